@@ -1,0 +1,67 @@
+"""Pieces every backend implementation shares: event building, wake-up notification."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from flowtide._util.clock import iso
+from flowtide.backends.base import Job
+from flowtide.events import Event, NewEvent
+
+LEASE_LOST = "the worker running this attempt stopped renewing its lease (worker lost)"
+
+
+def build_event(run_id: str, flow: str, seq: int, new: NewEvent, ts: float) -> Event:
+    return {
+        "seq": seq,
+        "id": f"{run_id}:{seq}",
+        "ts": iso(ts),
+        "type": new.type,
+        "run_id": run_id,
+        "flow": flow,
+        "step": new.step,
+        "attempt": new.attempt,
+        "data": new.data,
+    }
+
+
+def claim_events(job: Job, reclaimed: bool) -> list[NewEvent]:
+    """The events a claim appends for a step job."""
+    out = []
+    if reclaimed:
+        data: dict[str, Any] = {"error": {"type": "LeaseExpired", "message": LEASE_LOST}}
+        data["next_attempt"] = job.attempt
+        out.append(NewEvent("step.retrying", data, job.name, job.attempt - 1))
+    out.append(NewEvent("step.started", None, job.name, job.attempt))
+    return out
+
+
+def reclaim_exhausted_error(job: Job) -> dict[str, Any]:
+    return {
+        "type": "WorkerLost",
+        "message": f"{LEASE_LOST}; gave up after {job.reclaims} lost leases",
+    }
+
+
+class Notifier:
+    """Wakes every in-process waiter when something changed."""
+
+    def __init__(self) -> None:
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def notify(self) -> None:
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
+
+    async def wait(self, timeout: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(fut)

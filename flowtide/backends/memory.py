@@ -1,0 +1,356 @@
+"""The in-memory backend (``memory://``): one process, nothing persisted. Tests share it.
+
+All operations run on the event loop without awaiting in the middle, so each one is atomic.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from flowtide._util.clock import now
+from flowtide.backends._common import Notifier, build_event, claim_events
+from flowtide.backends.base import (
+    CommitItem,
+    Job,
+    Page,
+    StateOp,
+    Timer,
+    Transition,
+)
+from flowtide.events import LIFECYCLE_TYPES, Event, NewEvent, RunRecord
+
+__all__ = ["MemoryBackend"]
+
+_UNFINISHED = ("waiting", "delayed", "active")
+
+
+class MemoryBackend:
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._notifier = Notifier()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.runs: dict[str, RunRecord] = {}
+        self.run_order: list[str] = []
+        self.events: dict[str, list[Event]] = {}
+        self.feed: list[tuple[int, Event]] = []
+        self.jobs: dict[str, Job] = {}
+        self.job_order: dict[str, int] = {}
+        self.keys: dict[tuple[str, str], str] = {}
+        self.ready: dict[str, list[tuple[int, int, str]]] = {}
+        self.delayed: list[tuple[float, int, str]] = []
+        self.active: set[str] = set()
+        self.state: dict[str, dict[str, tuple[Any, float | None]]] = {}
+        self.paused: set[str] = set()
+        self.timers: dict[str, Timer] = {}
+        self._seq = itertools.count(1)
+        self._gid = itertools.count(1)
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    async def wait_for_change(self, timeout: float) -> None:
+        await self._notifier.wait(timeout)
+
+    # -- jobs ------------------------------------------------------------------------------
+    def _insert(self, job: Job, ts: float) -> str:
+        existing = self.jobs.get(job.id)
+        if existing is not None:
+            return existing.id
+        if job.key is not None:
+            other = self.keys.get((job.queue, job.key))
+            if other is not None and self.jobs[other].state in _UNFINISHED:
+                return other
+        job = copy.copy(job)
+        job.created_at = job.created_at or ts
+        job.run_at = job.run_at or ts
+        job.state = "delayed" if job.run_at > ts else "waiting"
+        self.jobs[job.id] = job
+        self.job_order[job.id] = next(self._seq)
+        if job.key is not None:
+            self.keys[(job.queue, job.key)] = job.id
+        self._schedule(job)
+        return job.id
+
+    def _schedule(self, job: Job) -> None:
+        order = self.job_order[job.id]
+        if job.state == "delayed":
+            heapq.heappush(self.delayed, (job.run_at, order, job.id))
+        else:
+            heapq.heappush(self.ready.setdefault(job.queue, []), (-job.priority, order, job.id))
+
+    async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
+        ts = now()
+        ids = [self._insert(job, ts) for job in jobs]
+        self._notifier.notify()
+        return ids
+
+    def _promote_delayed(self, ts: float) -> None:
+        while self.delayed and self.delayed[0][0] <= ts:
+            _, _, job_id = heapq.heappop(self.delayed)
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == "delayed" and job.run_at <= ts:
+                job.state = "waiting"
+                self._schedule(job)
+
+    def _take(self, job: Job, worker: str, lease: float, ts: float, reclaimed: bool) -> Job:
+        job.state = "active"
+        job.attempt += 1
+        job.reclaims += int(reclaimed)
+        job.worker = worker
+        job.lease_until = ts + lease
+        self.active.add(job.id)
+        if job.run_id is not None and job.run_id in self.runs:
+            self._append(job.run_id, claim_events(job, reclaimed), ts)
+        return copy.copy(job)
+
+    async def claim(
+        self,
+        worker: str,
+        queues: Collection[str] | None,
+        limit: int,
+        lease: float,
+        exclude: Collection[str] = (),
+    ) -> list[Job]:
+        ts = now()
+        out: list[Job] = []
+
+        def eligible(queue: str) -> bool:
+            return (queues is None or queue in queues) and queue not in exclude and (
+                queue not in self.paused
+            )
+
+        for job_id in sorted(self.active, key=self.job_order.__getitem__):
+            if len(out) >= limit:
+                break
+            job = self.jobs[job_id]
+            if job.lease_until is not None and job.lease_until < ts and eligible(job.queue):
+                out.append(self._take(job, worker, lease, ts, reclaimed=True))
+        self._promote_delayed(ts)
+        while len(out) < limit:
+            heads = [(h[0], q) for q, h in self.ready.items() if h and eligible(q)]
+            if not heads:
+                break
+            _, queue = min(heads)
+            _, _, job_id = heapq.heappop(self.ready[queue])
+            job = self.jobs.get(job_id)
+            if job is None or job.state != "waiting":
+                continue
+            out.append(self._take(job, worker, lease, ts, reclaimed=False))
+        return out
+
+    async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
+        ts = now()
+        held = []
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == "active" and job.worker == worker:
+                job.lease_until = ts + lease
+                held.append(job_id)
+        return held
+
+    async def release(self, worker: str, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == "active" and job.worker == worker:
+                job.state, job.worker, job.lease_until = "waiting", None, None
+                job.attempt -= 1
+                self.active.discard(job_id)
+                self._schedule(job)
+        self._notifier.notify()
+
+    # -- commit ----------------------------------------------------------------------------
+    async def commit(self, items: Sequence[CommitItem]) -> list[list[Event]]:
+        ts = now()
+        out = []
+        for item in items:
+            record = self.runs.get(item.run_id) if item.run_id else None
+            transition = item.decide(copy.deepcopy(record))
+            out.append(self._apply(item.run_id, transition, ts))
+        self._notifier.notify()
+        return out
+
+    def _apply(self, run_id: str | None, t: Transition, ts: float) -> list[Event]:
+        if t.run is not None:
+            if t.run.run_id not in self.runs:
+                self.run_order.append(t.run.run_id)
+            self.runs[t.run.run_id] = t.run
+            run_id = t.run.run_id
+        for update in t.jobs:
+            job = self.jobs.get(update.job_id)
+            if job is None:
+                continue
+            job.state, job.worker, job.lease_until = update.state, None, None
+            job.error, job.result = update.error, update.result
+            self.active.discard(job.id)
+            if update.reset_attempts:
+                job.attempt, job.reclaims = 0, 0
+            if update.state in ("waiting", "delayed"):
+                job.run_at = update.run_at or ts
+                job.state = "delayed" if job.run_at > ts else "waiting"
+                self._schedule(job)
+            else:
+                job.finished_at = ts
+        if t.cancel_run_jobs and run_id is not None:
+            for job in self.jobs.values():
+                if job.run_id == run_id and job.state in ("waiting", "delayed"):
+                    job.state, job.finished_at = "canceled", ts
+        for job in t.enqueue:
+            self._insert(job, ts)
+        for op in t.state:
+            self._state_op(op)
+        if t.clear_state is not None:
+            self.state.pop(t.clear_state, None)
+        for timer in t.timers:
+            self.timers[timer.id] = copy.copy(timer)
+        for timer_id in t.cancel_timers:
+            self.timers.pop(timer_id, None)
+        return self._append(run_id, t.events, ts) if run_id and t.events else []
+
+    def _state_op(self, op: StateOp) -> None:
+        scope = self.state.setdefault(op.scope, {})
+        if op.op == "delete":
+            scope.pop(op.key, None)
+        else:
+            scope[op.key] = (copy.deepcopy(op.value), op.expires_at)
+
+    def _append(self, run_id: str, events: Sequence[NewEvent], ts: float) -> list[Event]:
+        record = self.runs[run_id]
+        log = self.events.setdefault(run_id, [])
+        out = []
+        for new in events:
+            event = build_event(run_id, record.flow, len(log) + 1, new, ts)
+            log.append(event)
+            out.append(event)
+            if new.type in LIFECYCLE_TYPES:
+                self.feed.append((next(self._gid), event))
+        return out
+
+    # -- runs and events ---------------------------------------------------------------------
+    async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[Event]:
+        if run_id not in self.runs:
+            return []
+        out = self._append(run_id, events, now())
+        self._notifier.notify()
+        return out
+
+    async def read_events(
+        self, run_id: str, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        log = self.events.get(run_id, [])[after:]
+        return list(log if limit is None else log[:limit])
+
+    async def read_feed(self, after: int, limit: int = 500) -> list[tuple[int, Event]]:
+        out = [(gid, ev) for gid, ev in self.feed if gid > after]
+        return out[:limit]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        record = self.runs.get(run_id)
+        return copy.deepcopy(record) if record is not None else None
+
+    async def list_runs(
+        self,
+        flow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        items: list[RunRecord] = []
+        for run_id in reversed(self.run_order):
+            if cursor is not None and run_id >= cursor:
+                continue
+            record = self.runs[run_id]
+            if (flow is None or record.flow == flow) and (status is None or record.status == status):
+                items.append(copy.deepcopy(record))
+                if len(items) > limit:
+                    break
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items, items[-1].run_id if more else None)
+
+    # -- state ------------------------------------------------------------------------------
+    async def get_state(self, scope: str, key: str) -> tuple[bool, Any]:
+        entry = self.state.get(scope, {}).get(key)
+        if entry is None or (entry[1] is not None and entry[1] <= now()):
+            return False, None
+        return True, copy.deepcopy(entry[0])
+
+    async def state_items(self, scope: str) -> dict[str, Any]:
+        ts = now()
+        return {
+            k: copy.deepcopy(v)
+            for k, (v, exp) in self.state.get(scope, {}).items()
+            if exp is None or exp > ts
+        }
+
+    # -- queues and jobs ----------------------------------------------------------------------
+    async def queue_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for job in self.jobs.values():
+            c = counts.setdefault(job.queue, {})
+            c[job.state] = c.get(job.state, 0) + 1
+        for queue in self.paused:
+            counts.setdefault(queue, {})
+        return counts
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        (self.paused.add if paused else self.paused.discard)(queue)
+        self._notifier.notify()
+
+    async def paused_queues(self) -> set[str]:
+        return set(self.paused)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        job = self.jobs.get(job_id)
+        return copy.copy(job) if job is not None else None
+
+    async def list_jobs(
+        self, queue: str, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        start = int(cursor) if cursor else 1 << 62
+        jobs = sorted(
+            (
+                (self.job_order[j.id], j)
+                for j in self.jobs.values()
+                if j.queue == queue and (state is None or j.state == state)
+            ),
+            key=lambda pair: -pair[0],
+        )
+        page = [(o, j) for o, j in jobs if o < start][: limit + 1]
+        more = len(page) > limit
+        page = page[:limit]
+        return Page([copy.copy(j) for _, j in page], str(page[-1][0]) if more else None)
+
+    async def delete_job(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return False
+        if job.state == "active":
+            raise ValueError("an active job cannot be deleted")
+        del self.jobs[job_id]
+        if job.key is not None and self.keys.get((job.queue, job.key)) == job_id:
+            del self.keys[(job.queue, job.key)]
+        return True
+
+    # -- timers --------------------------------------------------------------------------------
+    async def claim_timers(self, now_ts: float, limit: int, lease: float) -> list[Timer]:
+        due = sorted((t for t in self.timers.values() if t.due <= now_ts), key=lambda t: t.due)
+        out = []
+        for timer in due[:limit]:
+            out.append(copy.copy(timer))
+            timer.due = now_ts + lease
+        return out
+
+    async def delete_timer(self, timer_id: str) -> None:
+        self.timers.pop(timer_id, None)

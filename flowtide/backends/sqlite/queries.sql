@@ -1,0 +1,133 @@
+-- Named queries of the SQLite backend. Each starts with "-- name: NAME".
+
+-- name: select_run
+SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body, last_seq
+FROM runs WHERE run_id = ?;
+
+-- name: insert_run
+INSERT INTO runs (run_id, flow, status, version, last_seq, started_at, updated_at, completed_at, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: update_run
+UPDATE runs SET status = ?, version = ?, last_seq = ?, updated_at = ?, completed_at = ?, body = ?
+WHERE run_id = ? AND version = ?;
+
+-- name: bump_seq
+UPDATE runs SET last_seq = last_seq + ? WHERE run_id = ? RETURNING last_seq, flow;
+
+-- name: insert_event
+INSERT INTO events (run_id, seq, type, body) VALUES (?, ?, ?, ?);
+
+-- name: insert_job
+INSERT INTO jobs (id, queue, name, run_id, flow, state, priority, run_at, created_at, key, input)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: job_by_key
+SELECT id FROM jobs
+WHERE queue = ? AND key = ? AND state IN ('waiting', 'delayed', 'active');
+
+-- name: claim_due
+UPDATE jobs SET state = 'active', attempt = attempt + 1, worker = ?, lease_until = ?
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE state IN ('waiting', 'delayed') AND run_at <= ?
+      AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+      {queue_filter}
+    ORDER BY priority DESC, run_at
+    LIMIT ?
+)
+RETURNING id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, input, reclaims;
+
+-- name: claim_expired
+UPDATE jobs SET attempt = attempt + 1, reclaims = reclaims + 1, worker = ?, lease_until = ?
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE state = 'active' AND lease_until < ?
+      AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
+      {queue_filter}
+    LIMIT ?
+)
+RETURNING id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, input, reclaims;
+
+-- name: heartbeat
+UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'active' AND worker = ?;
+
+-- name: release
+UPDATE jobs SET state = 'waiting', attempt = attempt - 1, worker = NULL, lease_until = NULL
+WHERE id = ? AND state = 'active' AND worker = ?;
+
+-- name: finish_job
+UPDATE jobs SET state = ?, worker = NULL, lease_until = NULL, error = ?, result = ?,
+    finished_at = ?
+WHERE id = ?;
+
+-- name: requeue_job
+UPDATE jobs SET state = ?, worker = NULL, lease_until = NULL, error = ?, run_at = ?,
+    finished_at = NULL,
+    attempt = CASE WHEN ? THEN 0 ELSE attempt END,
+    reclaims = CASE WHEN ? THEN 0 ELSE reclaims END
+WHERE id = ?;
+
+-- name: cancel_run_jobs
+UPDATE jobs SET state = 'canceled', finished_at = ?
+WHERE id >= ? AND id < ? AND state IN ('waiting', 'delayed');
+
+-- name: state_set
+INSERT OR REPLACE INTO state (scope, key, value, expires_at) VALUES (?, ?, ?, ?);
+
+-- name: state_delete
+DELETE FROM state WHERE scope = ? AND key = ?;
+
+-- name: state_clear
+DELETE FROM state WHERE scope = ?;
+
+-- name: state_get
+SELECT value FROM state WHERE scope = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: state_items
+SELECT key, value FROM state WHERE scope = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: timer_set
+INSERT OR REPLACE INTO timers (id, due, kind, data) VALUES (?, ?, ?, ?);
+
+-- name: timer_delete
+DELETE FROM timers WHERE id = ?;
+
+-- name: timers_claim
+UPDATE timers SET due = ? WHERE id IN (
+    SELECT id FROM timers WHERE due <= ? ORDER BY due LIMIT ?
+)
+RETURNING id, due, kind, data;
+
+-- name: read_events
+SELECT body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?;
+
+-- name: read_feed
+SELECT gid, body FROM events
+WHERE gid > ? AND type IN ({lifecycle})
+ORDER BY gid LIMIT ?;
+
+-- name: queue_counts
+SELECT queue, state, count(*) FROM jobs GROUP BY queue, state;
+
+-- name: paused_queues
+SELECT name FROM queues WHERE paused = 1;
+
+-- name: set_paused
+INSERT INTO queues (name, paused) VALUES (?, ?)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+
+-- name: select_job
+SELECT id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at, created_at,
+    finished_at, key, worker, lease_until, input, result, error
+FROM jobs WHERE id = ?;
+
+-- name: list_jobs
+SELECT id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at, created_at,
+    finished_at, key, worker, lease_until, input, result, error, rowid
+FROM jobs WHERE queue = ? AND (? IS NULL OR state = ?) AND rowid < ?
+ORDER BY rowid DESC LIMIT ?;
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = ? AND state != 'active';

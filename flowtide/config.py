@@ -1,0 +1,217 @@
+"""Configuration: ``flowtide.toml``, ``[tool.flowtide]`` in ``pyproject.toml``, ``FLOWTIDE_*`` env.
+
+Every problem is a :class:`ConfigError` whose message is one line naming the key or URL.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flowtide._util.durations import parse_duration
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+BACKEND_SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+DEFAULT_BACKEND = "sqlite:///.flowtide/flowtide.db"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the user."""
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = ""
+    api_token: str = ""
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    concurrency: int = 10
+    queues: list[str] = field(default_factory=lambda: ["*"])
+    lease: float = 30.0
+    shutdown_grace: float = 30.0
+    poll_interval: float = 0.05
+
+
+@dataclass(slots=True)
+class FlowConfig:
+    step_timeout: float = 300.0
+    stall_timeout: float | None = None  # None: "auto", derived from the flow's graph
+
+
+@dataclass(slots=True)
+class StateConfig:
+    cleanup: str = "never"
+    ttl: float = 7 * 86400.0
+
+
+@dataclass(slots=True)
+class Config:
+    app: list[str] = field(default_factory=lambda: ["functions"])
+    backend: str = DEFAULT_BACKEND
+    root: Path = field(default_factory=Path.cwd)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url or f"http://{self.server.host}:{self.server.port}"
+
+
+_SECTIONS: dict[str, dict[str, type]] = {
+    "server": {"host": str, "port": int, "base_url": str, "api_token": str},
+    "worker": {
+        "concurrency": int,
+        "queues": list,
+        "lease": float,
+        "shutdown_grace": float,
+        "poll_interval": float,
+    },
+    "flow": {"step_timeout": float, "stall_timeout": float},
+    "state": {"cleanup": str, "ttl": float},
+}
+_TOP: dict[str, type] = {"app": list, "backend": str, "queue": str, "store": str, "stream": str}
+_DURATIONS = {"lease", "shutdown_grace", "poll_interval", "step_timeout", "stall_timeout", "ttl"}
+
+
+def _coerce(key: str, kind: type, value: Any) -> Any:
+    name = key.rsplit(".", 1)[-1]
+    if name in _DURATIONS:
+        if name == "stall_timeout" and value == "auto":
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"config key {key}: {exc}") from None
+    if kind is list:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ConfigError(f"config key {key}: expected a list of strings, got {value!r}")
+    if kind is int:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {key}: expected an integer, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"config key {key}: expected a string, got {value!r}")
+    return value
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        return dict(tool.get("flowtide", {})) if isinstance(tool, dict) else {}
+    return data
+
+
+def _find_file(root: Path) -> Path | None:
+    toml = root / "flowtide.toml"
+    if toml.is_file():
+        return toml
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and "tool" in _read_file_raw(pyproject):
+        return pyproject
+    return None
+
+
+def _read_file_raw(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _apply(config: Config, data: Mapping[str, Any], where: str) -> None:
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            section = getattr(config, key)
+            for sub, subvalue in value.items():
+                kind = _SECTIONS[key].get(sub)
+                if kind is None:
+                    raise ConfigError(f"{where}: unknown config key {key}.{sub}")
+                setattr(section, sub, _coerce(f"{key}.{sub}", kind, subvalue))
+        elif key in _TOP:
+            if key in ("queue", "store", "stream"):
+                continue  # per-facet overrides: accepted, the single backend serves every facet
+            setattr(config, key, _coerce(key, _TOP[key], value))
+        else:
+            raise ConfigError(f"{where}: unknown config key {key}")
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("FLOWTIDE_"):
+            continue
+        rest = name[len("FLOWTIDE_") :].lower()
+        if rest in _TOP:
+            out[rest] = value
+            continue
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key:
+            out.setdefault(section, {})[key] = value
+        elif section in ("test", "bench"):
+            continue  # reserved for the project's own test and benchmark harnesses
+        else:
+            raise ConfigError(f"environment variable {name}: unknown config key")
+    return out
+
+
+def check_backend_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in BACKEND_SCHEMES:
+        raise ConfigError(
+            f"backend URL {url!r}: unknown scheme {parts.scheme!r}; "
+            "use memory://, sqlite:///PATH, redis://HOST:PORT/DB or postgresql://USER@HOST/DB"
+        )
+    if parts.scheme == "sqlite" and not (parts.path or parts.netloc):
+        raise ConfigError(f"backend URL {url!r}: missing the database path (sqlite:///PATH)")
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    root: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read configuration: file (explicit, flowtide.toml, or pyproject), then env, then overrides."""
+    base = Path(root) if root is not None else Path.cwd()
+    config = Config(root=base)
+    file = Path(path) if path is not None else _find_file(base)
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if file is not None:
+        config.root = file.resolve().parent
+        _apply(config, _read_file(file), str(file))
+    _apply(config, _env_overrides(os.environ if environ is None else environ), "environment")
+    if overrides:
+        _apply(config, overrides, "arguments")
+    check_backend_url(config.backend)
+    if config.state.cleanup not in ("never", "on-complete", "ttl"):
+        raise ConfigError(
+            f"config key state.cleanup: {config.state.cleanup!r} is not one of "
+            "never, on-complete, ttl"
+        )
+    return config

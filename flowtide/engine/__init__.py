@@ -1,0 +1,1 @@
+"""The engine: pure orchestration decisions, the worker loop, the handler context, timers."""

@@ -1,0 +1,212 @@
+"""Run and job operations shared by the client API, the HTTP API and handlers' contexts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pydantic
+
+from flowtide._util.clock import now
+from flowtide._util.durations import Duration, parse_duration
+from flowtide._util.ids import uuid7
+from flowtide._util.jsonutil import NotSerializable, dumps
+from flowtide.backends.base import Backend, CommitItem, Job, JobUpdate, Transition
+from flowtide.config import Config
+from flowtide.engine import orchestrator as orch
+from flowtide.events import RunRecord, reduce_state, reduce_view
+from flowtide.registry import Registry
+
+__all__ = ["InvalidInput", "NotFound", "RunService"]
+
+
+class NotFound(LookupError):
+    """An unknown flow, function, run or job."""
+
+
+class InvalidInput(ValueError):
+    """Input that fails validation; ``errors`` are pydantic-style field errors."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+def validation_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False)
+    ]
+
+
+class RunService:
+    def __init__(self, backend: Backend, registry: Registry, config: Config) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.config = config
+        self.policy = orch.Policy(clear_state_on_end=config.state.cleanup == "on-complete")
+
+    # -- starting and controlling runs ------------------------------------------------------
+    def _graph(self, flow: str) -> Any:
+        graph = self.registry.flows.get(flow)
+        if graph is None:
+            raise NotFound(f"unknown flow {flow!r}")
+        return graph
+
+    def check_input(self, flow: str, payload: Any) -> Any:
+        """Validate a start input against the entry step's annotation; return it as JSON."""
+        graph = self._graph(flow)
+        model = graph.inputs[graph.entry.name]
+        if model.adapter is not None:
+            try:
+                model.adapter.validate_python(payload)
+            except pydantic.ValidationError as exc:
+                raise InvalidInput(f"invalid input for flow {flow!r}", validation_errors(exc)) from None
+        try:
+            dumps(payload)
+        except NotSerializable as exc:
+            raise InvalidInput(f"invalid input for flow {flow!r}: {exc}") from None
+        return payload
+
+    async def start(
+        self, flow: str, payload: Any = None, trigger: dict[str, Any] | None = None
+    ) -> str:
+        graph = self._graph(flow)
+        payload = self.check_input(flow, payload)
+        run_id = uuid7()
+        ts = now()
+
+        def decide(_: RunRecord | None) -> Transition:
+            return orch.start_run(graph, run_id, payload, trigger, ts)
+
+        await self.backend.commit([CommitItem(run_id, decide)])
+        return run_id
+
+    async def cancel(self, run_id: str, reason: str = "canceled") -> None:
+        ts = now()
+
+        def decide(record: RunRecord | None) -> Transition:
+            return orch.cancel_run(record, reason, ts, self.policy)
+
+        try:
+            await self.backend.commit([CommitItem(run_id, decide)])
+        except LookupError:
+            raise NotFound(f"unknown run {run_id!r}") from None
+
+    async def restart(self, run_id: str) -> str:
+        record = await self.backend.get_run(run_id)
+        if record is None:
+            raise NotFound(f"unknown run {run_id!r}")
+        new_id = await self.start(record.flow, record.input, record.trigger)
+        if not record.terminal:
+            try:
+                await self.cancel(run_id, f"restarted as {new_id}")
+            except orch.Conflict:
+                pass  # it ended meanwhile
+        return new_id
+
+    async def emit(self, name: str, payload: Any = None) -> list[str]:
+        """Start every flow whose entry subscribes to event ``name`` (triggers.event)."""
+        return [
+            await self.start(flow, payload, {"name": name, "type": "event", "data": payload})
+            for flow in self.registry.event_subscribers(name)
+        ]
+
+    # -- standalone jobs -------------------------------------------------------------------
+    async def enqueue(
+        self,
+        function: str,
+        payload: Any = None,
+        *,
+        delay: Duration | None = None,
+        key: str | None = None,
+        priority: int | None = None,
+    ) -> str:
+        fn = self.registry.functions.get(function)
+        if fn is None:
+            raise NotFound(f"unknown function {function!r}")
+        model = self.registry.function_inputs[function]
+        if model.adapter is not None:
+            try:
+                model.adapter.validate_python(payload)
+            except pydantic.ValidationError as exc:
+                raise InvalidInput(f"invalid input for {function!r}", validation_errors(exc)) from None
+        try:
+            dumps(payload)
+        except NotSerializable as exc:
+            raise InvalidInput(f"invalid input for {function!r}: {exc}") from None
+        ts = now()
+        job = Job(
+            id=uuid7(),
+            queue=fn.options.queue,
+            name=function,
+            input=payload,
+            priority=fn.options.priority if priority is None else priority,
+            run_at=ts + (parse_duration(delay) if delay is not None else 0.0),
+            created_at=ts,
+            key=key,
+        )
+        (job_id,) = await self.backend.enqueue([job])
+        return job_id
+
+    async def retry_job(self, job_id: str) -> None:
+        job = await self.backend.get_job(job_id)
+        if job is None:
+            raise NotFound(f"unknown job {job_id!r}")
+        if job.state not in ("failed", "canceled"):
+            raise orch.Conflict(f"job {job_id} is {job.state}; only failed or canceled jobs retry")
+        if job.run_id is None:
+            update = JobUpdate(job_id, "waiting", reset_attempts=True)
+            await self.backend.commit([CommitItem(None, lambda _: Transition(jobs=[update]))])
+            return
+        ts = now()
+
+        def decide(record: RunRecord | None) -> Transition:
+            if record is None or record.terminal:
+                status = record.status if record else "gone"
+                raise orch.Conflict(f"run {job.run_id} is {status}; restart the run instead")
+            return orch.retry_step(record, job, ts)
+
+        await self.backend.commit([CommitItem(job.run_id, decide)])
+
+    # -- reading -------------------------------------------------------------------------------
+    async def view(self, run_id: str) -> dict[str, Any]:
+        record = await self.backend.get_run(run_id)
+        if record is None:
+            raise NotFound(f"unknown run {run_id!r}")
+        events = await self.backend.read_events(run_id)
+        return self._view(record, events)
+
+    @staticmethod
+    def _view(record: RunRecord, events: list[Any]) -> dict[str, Any]:
+        view = reduce_view(events)
+        summary = record.summary()
+        view.update(summary)
+        view["status"] = record.status
+        view["input"] = record.input
+        view["error"] = record.error
+        view["result"] = record.result
+        return view
+
+    async def state_at(self, run_id: str, at: int | None) -> dict[str, Any]:
+        record = await self.backend.get_run(run_id)
+        if record is None:
+            raise NotFound(f"unknown run {run_id!r}")
+        events = await self.backend.read_events(run_id)
+        last = events[-1]["seq"] if events else 0
+        seq = last if at is None else min(at, last)
+        return {"at": seq, "state": reduce_state(events, seq, now() if at is None else None)}
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            record = await self.backend.get_run(run_id)
+            if record is None:
+                raise NotFound(f"unknown run {run_id!r}")
+            if record.terminal:
+                return self._view(record, await self.backend.read_events(run_id))
+            left = 0.5 if deadline is None else min(0.5, deadline - loop.time())
+            if left <= 0:
+                raise TimeoutError(f"run {run_id} is still {record.status} after {timeout}s")
+            await self.backend.wait_for_change(left)
