@@ -55,7 +55,7 @@ class Deadline:
     def check(self, what: str) -> None:
         if time.monotonic() >= self.at:
             raise WorkloadTimeout(
-                f"workload {self.workload!r} exceeded its {self.seconds:.0f} s budget while {what}"
+                f"workload {self.workload!r} exceeded its {self.seconds:g} s budget while {what}"
             )
 
 
