@@ -106,9 +106,20 @@ class App:
         return await self.service.emit(name, payload)
 
     async def enqueue(
-        self, function: str, input: Any = None, *, delay: Duration | None = None, key: str | None = None
+        self,
+        function: str,
+        input: Any = None,
+        *,
+        delay: Duration | None = None,
+        key: str | None = None,
     ) -> str:
         return await self.service.enqueue(function, input, delay=delay, key=key)
+
+    async def enqueue_many(
+        self, function: str, inputs: list[Any], *, delay: Duration | None = None
+    ) -> list[str]:
+        """Enqueue one job per input in one atomic write."""
+        return await self.service.enqueue_many(function, inputs, delay=delay)
 
     async def cancel(self, run_id: str) -> None:
         await self.service.cancel(run_id)
@@ -126,7 +137,9 @@ class SyncApp:
     def __init__(self, app: App) -> None:
         self._app = app
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="flowtide-sync", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="flowtide-sync", daemon=True
+        )
         self._thread.start()
         self.triggers = _SyncTriggers(self)
 
@@ -165,9 +178,19 @@ class SyncApp:
         return self._call(self._app.emit(name, payload))
 
     def enqueue(
-        self, function: str, input: Any = None, *, delay: Duration | None = None, key: str | None = None
+        self,
+        function: str,
+        input: Any = None,
+        *,
+        delay: Duration | None = None,
+        key: str | None = None,
     ) -> str:
         return self._call(self._app.enqueue(function, input, delay=delay, key=key))
+
+    def enqueue_many(
+        self, function: str, inputs: list[Any], *, delay: Duration | None = None
+    ) -> list[str]:
+        return self._call(self._app.enqueue_many(function, inputs, delay=delay))
 
     def cancel(self, run_id: str) -> None:
         self._call(self._app.cancel(run_id))

@@ -196,7 +196,7 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Read configuration: file (explicit, flowtide.toml, or pyproject), then env, then overrides."""
+    """Read configuration: the file (explicit, flowtide.toml or pyproject), env, overrides."""
     base = Path(root) if root is not None else Path.cwd()
     config = Config(root=base)
     file = Path(path) if path is not None else _find_file(base)

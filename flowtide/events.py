@@ -214,7 +214,9 @@ def _reduce_await(view: dict[str, Any], ev: Event, data: dict[str, Any]) -> None
         view["status"] = "running"
 
 
-def reduce_state(events: list[Event], at: int | None = None, now: float | None = None) -> dict[str, Any]:
+def reduce_state(
+    events: list[Event], at: int | None = None, now: float | None = None
+) -> dict[str, Any]:
     """The run's state as of event ``at`` (inclusive; None: all events)."""
     from datetime import datetime
 

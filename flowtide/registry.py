@@ -184,14 +184,15 @@ def _check_await(a: Any, position: str, where: dict[str, Any]) -> None:
         return
     if not isinstance(a, Await):
         raise DefinitionError(
-            f"await_{position} must be an awaits.time/until/event/webhook declaration, "
-            f"got {a!r}",
+            f"await_{position} must be an awaits.time/until/event/webhook declaration, got {a!r}",
             **where,
         )
     if a.on_timeout not in ("fail", "continue", "retry"):
         raise DefinitionError(f"await_{position}: invalid on_timeout {a.on_timeout!r}", **where)
     if a.on_timeout == "retry" and a.max_retries < 1:
-        raise DefinitionError(f"await_{position}: on_timeout='retry' needs max_retries >= 1", **where)
+        raise DefinitionError(
+            f"await_{position}: on_timeout='retry' needs max_retries >= 1", **where
+        )
     if a.type == "until":
         _check_cron(a.options["cron"], a.options["tz"], where)
     if a.type == "event" and not a.options.get("name"):
@@ -210,7 +211,9 @@ def _check_step(step: StepDef, where: dict[str, Any]) -> None:
     _check_await(step.await_after, "after", where)
     for trigger in step.triggers:
         if not isinstance(trigger, Trigger):
-            raise DefinitionError(f"triggers must be triggers.* declarations, got {trigger!r}", **where)
+            raise DefinitionError(
+                f"triggers must be triggers.* declarations, got {trigger!r}", **where
+            )
         if trigger.type == "schedule" and trigger.options.get("cron"):
             _check_cron(trigger.options["cron"], trigger.options["tz"], where)
         elif trigger.type == "schedule":
@@ -411,9 +414,7 @@ def _module_names(entry: str, root: Path) -> list[str]:
     return names
 
 
-def discover(
-    app: Iterable[str], root: Path | None = None, step_timeout: float = 300.0
-) -> Registry:
+def discover(app: Iterable[str], root: Path | None = None, step_timeout: float = 300.0) -> Registry:
     """Import every module named by ``app`` (directories, ``.py`` files or import paths)."""
     registry = Registry()
     base = root or Path.cwd()

@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-WORKLOADS: tuple[str, ...] = ("enqueue", "drain", "chain3", "latency")
+WORKLOADS: tuple[str, ...] = ("enqueue", "enqueue_bulk", "drain", "chain3", "latency")
 
 #: Full-size n per workload (jobs, jobs, chain runs, latency samples).
-DEFAULT_N: dict[str, int] = {"enqueue": 10_000, "drain": 10_000, "chain3": 1_000, "latency": 200}
+DEFAULT_N: dict[str, int] = {
+    "enqueue_bulk": 10_000,
+    "enqueue": 10_000, "drain": 10_000, "chain3": 1_000, "latency": 200}
 
 #: Global wall-clock budget for one workload run, in seconds.
 WORKLOAD_TIMEOUT_S = 120.0

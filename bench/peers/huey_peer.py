@@ -190,6 +190,8 @@ _RUNNERS = {
 def run(workload: str, n: int) -> PeerResult | None:
     """Run one workload against a fresh SQLite file in a temporary directory."""
     validate(workload, n)
+    if workload not in _RUNNERS:
+        return None  # huey has no batch-enqueue API
     deadline = Deadline(f"{NAME}:{workload}")
     with temp_dir(f"{NAME}-{workload}") as tmp:
         return _RUNNERS[workload](tmp, n, deadline)

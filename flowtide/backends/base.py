@@ -32,7 +32,14 @@ __all__ = [
 ]
 
 JobState = Literal["waiting", "delayed", "active", "completed", "failed", "canceled"]
-JOB_STATES: tuple[JobState, ...] = ("waiting", "delayed", "active", "completed", "failed", "canceled")
+JOB_STATES: tuple[JobState, ...] = (
+    "waiting",
+    "delayed",
+    "active",
+    "completed",
+    "failed",
+    "canceled",
+)
 MAX_RECLAIMS = 3  # a job whose worker died this many times fails: it is probably what kills it
 
 

@@ -127,8 +127,10 @@ class MemoryBackend:
         out: list[Job] = []
 
         def eligible(queue: str) -> bool:
-            return (queues is None or queue in queues) and queue not in exclude and (
-                queue not in self.paused
+            return (
+                (queues is None or queue in queues)
+                and queue not in exclude
+                and (queue not in self.paused)
             )
 
         for job_id in sorted(self.active, key=self.job_order.__getitem__):
@@ -144,10 +146,10 @@ class MemoryBackend:
                 break
             _, queue = min(heads)
             _, _, job_id = heapq.heappop(self.ready[queue])
-            job = self.jobs.get(job_id)
-            if job is None or job.state != "waiting":
+            ready = self.jobs.get(job_id)
+            if ready is None or ready.state != "waiting":
                 continue
-            out.append(self._take(job, worker, lease, ts, reclaimed=False))
+            out.append(self._take(ready, worker, lease, ts, reclaimed=False))
         return out
 
     async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
@@ -271,7 +273,9 @@ class MemoryBackend:
             if cursor is not None and run_id >= cursor:
                 continue
             record = self.runs[run_id]
-            if (flow is None or record.flow == flow) and (status is None or record.status == status):
+            if (flow is None or record.flow == flow) and (
+                status is None or record.status == status
+            ):
                 items.append(copy.deepcopy(record))
                 if len(items) > limit:
                     break

@@ -152,8 +152,9 @@ class Flow:
         triggers: Sequence[Trigger] = (),
         handler: str | None = None,
         **options: Any,
-    ) -> Callable[[Handler], StepDef]:
-        return self._declare(name, True, (), emits, triggers, handler, options)  # type: ignore[return-value]
+    ) -> Any:
+        """Declare the entry step: a decorator, or with ``handler=`` the step itself."""
+        return self._declare(name, True, (), emits, triggers, handler, options)
 
     @overload
     def step(
@@ -200,7 +201,7 @@ class Flow:
         def build(fn: Handler | None, depth: int) -> StepDef:
             opts = dict(options)
             step = StepDef(
-                name=name or getattr(fn, "__name__", ""),
+                name=name or str(getattr(fn, "__name__", "")),
                 flow=self.name,
                 handler=fn,
                 options=_job_options(

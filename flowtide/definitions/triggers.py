@@ -31,7 +31,7 @@ Mode = Literal["auto", "manual"]
 
 @dataclass(frozen=True, slots=True)
 class Auth:
-    """How a webhook request is authenticated. Secrets are read from ``secret_env`` at request time."""
+    """How a webhook request is authenticated; the secret is read from ``secret_env``."""
 
     kind: str
     secret_env: str

@@ -53,7 +53,9 @@ class Committer:
             if self._closing:
                 return
 
-    async def _commit(self, batch: Sequence[tuple[CommitItem, asyncio.Future[list[Event]]]]) -> None:
+    async def _commit(
+        self, batch: Sequence[tuple[CommitItem, asyncio.Future[list[Event]]]]
+    ) -> None:
         try:
             results = await self._with_retry([item for item, _ in batch])
         except Exception:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -203,7 +203,7 @@ class Context:
 
 
 class _SyncState:
-    def __init__(self, state: RunState, call: Callable[[Coroutine[Any, Any, T]], T]) -> None:
+    def __init__(self, state: RunState, call: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
         self._state, self._call = state, call
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -216,7 +216,8 @@ class _SyncState:
         self._call(self._state.delete(key))
 
     def items(self) -> dict[str, Any]:
-        return self._call(self._state.items())
+        items: dict[str, Any] = self._call(self._state.items())
+        return items
 
 
 class _SyncFlows:
@@ -243,8 +244,8 @@ class SyncContext:
         self.state = _SyncState(ctx.state, self._call)
         self.flows = _SyncFlows(ctx.flows, self._call)
 
-    def _call(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def emit(self, name: str, payload: Any = None) -> None:
         self._call(self._ctx.emit(name, payload))

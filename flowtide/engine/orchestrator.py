@@ -222,7 +222,9 @@ def step_failed(
             events=[*(logs or []), NewEvent("step.retrying", data, job.name, job.attempt)],
             jobs=[JobUpdate(job.id, "delayed", run_at=retry_at, error=error)],
         )
-    t = Transition(run=record, jobs=[JobUpdate(job.id, "failed", error=error)], events=list(logs or []))
+    t = Transition(
+        run=record, jobs=[JobUpdate(job.id, "failed", error=error)], events=list(logs or [])
+    )
     t.events.append(NewEvent("step.failed", {"error": error}, job.name, job.attempt))
     record.done[job.name] = "failed"
     if job.name in record.active:

@@ -61,7 +61,9 @@ class RunService:
             try:
                 model.adapter.validate_python(payload)
             except pydantic.ValidationError as exc:
-                raise InvalidInput(f"invalid input for flow {flow!r}", validation_errors(exc)) from None
+                raise InvalidInput(
+                    f"invalid input for flow {flow!r}", validation_errors(exc)
+                ) from None
         try:
             dumps(payload)
         except NotSerializable as exc:
@@ -122,32 +124,53 @@ class RunService:
         key: str | None = None,
         priority: int | None = None,
     ) -> str:
+        (job_id,) = await self.enqueue_many(
+            function, [payload], delay=delay, key=key, priority=priority
+        )
+        return job_id
+
+    async def enqueue_many(
+        self,
+        function: str,
+        payloads: list[Any],
+        *,
+        delay: Duration | None = None,
+        key: str | None = None,
+        priority: int | None = None,
+    ) -> list[str]:
+        """Enqueue one job per payload in one atomic write; all or none are accepted."""
         fn = self.registry.functions.get(function)
         if fn is None:
             raise NotFound(f"unknown function {function!r}")
         model = self.registry.function_inputs[function]
-        if model.adapter is not None:
-            try:
-                model.adapter.validate_python(payload)
-            except pydantic.ValidationError as exc:
-                raise InvalidInput(f"invalid input for {function!r}", validation_errors(exc)) from None
+        for payload in payloads:
+            if model.adapter is not None:
+                try:
+                    model.adapter.validate_python(payload)
+                except pydantic.ValidationError as exc:
+                    errors = validation_errors(exc)
+                    raise InvalidInput(f"invalid input for {function!r}", errors) from None
         try:
-            dumps(payload)
+            dumps(payloads)
         except NotSerializable as exc:
             raise InvalidInput(f"invalid input for {function!r}: {exc}") from None
         ts = now()
-        job = Job(
-            id=uuid7(),
-            queue=fn.options.queue,
-            name=function,
-            input=payload,
-            priority=fn.options.priority if priority is None else priority,
-            run_at=ts + (parse_duration(delay) if delay is not None else 0.0),
-            created_at=ts,
-            key=key,
-        )
-        (job_id,) = await self.backend.enqueue([job])
-        return job_id
+        run_at = ts + (parse_duration(delay) if delay is not None else 0.0)
+        opts = fn.options
+        jobs = [
+            Job(
+                id=uuid7(),
+                queue=opts.queue,
+                name=function,
+                input=payload,
+                priority=opts.priority if priority is None else priority,
+                run_at=run_at,
+                created_at=ts,
+                key=key,
+            )
+            for payload in payloads
+        ]
+        return await self.backend.enqueue(jobs)
 
     async def retry_job(self, job_id: str) -> None:
         job = await self.backend.get_job(job_id)

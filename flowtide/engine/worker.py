@@ -16,8 +16,8 @@ from typing import Any
 
 from flowtide._util.clock import now
 from flowtide._util.ids import uuid7
-from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Transition
 from flowtide.backends._common import reclaim_exhausted_error
+from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Transition
 from flowtide.engine import orchestrator as orch
 from flowtide.engine.committer import Committer
 from flowtide.engine.context import Context, TriggerInfo
@@ -115,7 +115,7 @@ class Worker:
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._slot_freed.wait())]
         if has_slots:
             waits.append(asyncio.ensure_future(self.backend.wait_for_change(self.poll)))
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for fut in pending:
             fut.cancel()
 
@@ -170,8 +170,11 @@ class Worker:
             self._slot_freed.set()
 
     async def _attempt(self, job: Job) -> CommitItem | None:
+        timeout: float | None
         if job.reclaims > MAX_RECLAIMS:
-            return self._outcome(job, Attempt(False, error=reclaim_exhausted_error(job), retryable=False))
+            return self._outcome(
+                job, Attempt(False, error=reclaim_exhausted_error(job), retryable=False)
+            )
         if job.run_id is not None:
             graph = self.registry.flows.get(job.flow or "")
             step = graph.steps.get(job.name) if graph is not None else None
@@ -205,12 +208,16 @@ class Worker:
             if self.service.config.state.cleanup == "ttl"
             else None,
         )
-        attempt = await run_handler(handler, is_async, model, job.input, ctx, timeout, self._threads)
+        attempt = await run_handler(
+            handler, is_async, model, job.input, ctx, timeout, self._threads
+        )
         return self._outcome(job, attempt, ctx)
 
     def _missing(self, job: Job, what: str) -> CommitItem:
         message = f"{what} is not defined in this worker's app (is it deployed here?)"
-        return self._outcome(job, Attempt(False, error={"type": "NotFound", "message": message}, retryable=False))
+        return self._outcome(
+            job, Attempt(False, error={"type": "NotFound", "message": message}, retryable=False)
+        )
 
     def _retry_at(self, job: Job, attempt: Attempt) -> float | None:
         if not attempt.retryable:

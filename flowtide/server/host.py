@@ -8,9 +8,10 @@ period, then exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from flowtide.app import App
@@ -20,6 +21,19 @@ from flowtide.engine.worker import Worker
 __all__ = ["run_host"]
 
 logger = logging.getLogger("flowtide")
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn without its own signal handlers: this process handles SIGTERM/SIGINT."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer
 
 
 async def run_host(
@@ -53,6 +67,8 @@ async def run_host(
 
         from flowtide.server import create_app
 
+        _QuietServer = _server_class()
+
         cfg = app.config.server
         config = uvicorn.Config(
             create_app(app),
@@ -61,8 +77,7 @@ async def run_host(
             log_level="warning",
             lifespan="off",
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = _QuietServer(config)
         tasks.append(asyncio.create_task(server.serve(), name="server"))
         while not server.started:
             if tasks[-1].done():

@@ -34,10 +34,11 @@ T = TypeVar("T")
 Q = load_queries("flowtide.backends.sqlite")
 _LIFECYCLE = ", ".join(f"'{t}'" for t in sorted(LIFECYCLE_TYPES))
 _READ_FEED = Q["read_feed"].replace("{lifecycle}", _LIFECYCLE)
-_JOB_COLUMNS = (
-    "id queue name run_id flow state attempt reclaims priority run_at created_at "
-    "finished_at key worker lease_until input result error"
-).split()
+_JOB_COLUMNS = [
+    *("id", "queue", "name", "run_id", "flow", "state", "attempt", "reclaims", "priority"),
+    *("run_at", "created_at", "finished_at", "key", "worker", "lease_until", "input"),
+    *("result", "error"),
+]
 
 
 def _json(value: Any) -> str | None:
@@ -78,7 +79,9 @@ def _claimed(row: Sequence[Any], worker: str, lease_until: float) -> Job:
 
 def _record_from_row(row: Sequence[Any]) -> RunRecord:
     run_id, flow, status, version, started, updated, completed, body = row[:8]
-    return RunRecord.from_parts(run_id, flow, status, version, started, updated, completed, loads(body))
+    return RunRecord.from_parts(
+        run_id, flow, status, version, started, updated, completed, loads(body)
+    )
 
 
 class SQLiteBackend:
@@ -96,7 +99,7 @@ class SQLiteBackend:
         self._waiting = 0
         self._has_waiters = asyncio.Event()
 
-    # -- connection ---------------------------------------------------------------------------
+    # -- connection -------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self.path not in ("", ":memory:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,10 @@ class SQLiteBackend:
     def _migrate(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("CREATE TABLE IF NOT EXISTS flowtide_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS flowtide_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT)"
+            )
             applied = {v for (v,) in db.execute("SELECT version FROM flowtide_migrations")}
             for version, name, sql in load_migrations("flowtide.backends.sqlite"):
                 if version in applied:
@@ -238,12 +244,14 @@ class SQLiteBackend:
 
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
         ts = now()
-        ids = await self._run(self._write, lambda db: self._insert_jobs(db, jobs, ts))
+        ids: list[str] = await self._run(self._write, lambda db: self._insert_jobs(db, jobs, ts))
         self._notifier.notify()
         return ids
 
     @staticmethod
-    def _queue_filter(queues: Collection[str] | None, exclude: Collection[str]) -> tuple[str, list[str]]:
+    def _queue_filter(
+        queues: Collection[str] | None, exclude: Collection[str]
+    ) -> tuple[str, list[str]]:
         sql, params = "", []
         if queues is not None:
             sql += f" AND queue IN ({', '.join('?' * len(queues))})"
@@ -304,7 +312,7 @@ class SQLiteBackend:
         await self._run(self._write, work)
         self._notifier.notify()
 
-    # -- commit ------------------------------------------------------------------------------------
+    # -- commit -----------------------------------------------------------------------------------
     async def commit(self, items: Sequence[CommitItem]) -> list[list[Event]]:
         ts = now()
 
@@ -320,7 +328,7 @@ class SQLiteBackend:
                 out.append(self._apply(db, item.run_id, record, last_seq, transition, ts))
             return out
 
-        result = await self._run(self._write, work)
+        result: list[list[Event]] = await self._run(self._write, work)
         self._notifier.notify()
         return result
 
@@ -351,14 +359,31 @@ class SQLiteBackend:
             if stored is None:
                 db.execute(
                     Q["insert_run"],
-                    (r.run_id, r.flow, r.status, r.version, last_seq, r.started_at, r.updated_at,
-                     r.completed_at, body),
+                    (
+                        r.run_id,
+                        r.flow,
+                        r.status,
+                        r.version,
+                        last_seq,
+                        r.started_at,
+                        r.updated_at,
+                        r.completed_at,
+                        body,
+                    ),
                 )
             else:
                 cur = db.execute(
                     Q["update_run"],
-                    (r.status, r.version, last_seq, r.updated_at, r.completed_at, body, r.run_id,
-                     stored.version),
+                    (
+                        r.status,
+                        r.version,
+                        last_seq,
+                        r.updated_at,
+                        r.completed_at,
+                        body,
+                        r.run_id,
+                        stored.version,
+                    ),
                 )
                 if cur.rowcount != 1:
                     raise RuntimeError(f"run {r.run_id} changed during its own transaction")
@@ -373,7 +398,9 @@ class SQLiteBackend:
                     (state, _json(u.error), run_at, u.reset_attempts, u.reset_attempts, u.job_id),
                 )
             else:
-                db.execute(Q["finish_job"], (u.state, _json(u.error), _json(u.result), ts, u.job_id))
+                db.execute(
+                    Q["finish_job"], (u.state, _json(u.error), _json(u.result), ts, u.job_id)
+                )
         if t.cancel_run_jobs and run_id is not None:
             db.execute(Q["cancel_run_jobs"], (ts, f"{run_id}:", f"{run_id};"))
         if t.enqueue:
@@ -405,10 +432,12 @@ class SQLiteBackend:
         )
         return out
 
-    # -- runs and events -----------------------------------------------------------------------------
+    # -- runs and events --------------------------------------------------------------------------
     async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[Event]:
         ts = now()
-        out = await self._run(self._write, lambda db: self._append(db, run_id, events, ts))
+        out: list[Event] = await self._run(
+            self._write, lambda db: self._append(db, run_id, events, ts)
+        )
         self._notifier.notify()
         return out
 
@@ -442,7 +471,10 @@ class SQLiteBackend:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        sql = "SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body FROM runs WHERE 1=1"
+        sql = (
+            "SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body "
+            "FROM runs WHERE 1=1"
+        )
         params: list[Any] = []
         if flow is not None:
             sql += " AND flow = ?"
@@ -464,7 +496,7 @@ class SQLiteBackend:
 
         return await self._run(work)
 
-    # -- state -----------------------------------------------------------------------------------------
+    # -- state ------------------------------------------------------------------------------------
     async def get_state(self, scope: str, key: str) -> tuple[bool, Any]:
         def work() -> tuple[bool, Any]:
             row = self.db.execute(Q["state_get"], (scope, key, now())).fetchone()
@@ -479,7 +511,7 @@ class SQLiteBackend:
 
         return await self._run(work)
 
-    # -- queues and jobs -------------------------------------------------------------------------------
+    # -- queues and jobs --------------------------------------------------------------------------
     async def queue_counts(self) -> dict[str, dict[str, int]]:
         def work() -> dict[str, dict[str, int]]:
             counts: dict[str, dict[str, int]] = {}
@@ -511,7 +543,9 @@ class SQLiteBackend:
         start = int(cursor) if cursor else 1 << 62
 
         def work() -> Page:
-            rows = self.db.execute(Q["list_jobs"], (queue, state, state, start, limit + 1)).fetchall()
+            rows = self.db.execute(
+                Q["list_jobs"], (queue, state, state, start, limit + 1)
+            ).fetchall()
             items = [_job_from_row(r[:-1]) for r in rows[:limit]]
             more = len(rows) > limit
             return Page(items, str(rows[limit - 1][-1]) if more else None)
@@ -528,7 +562,7 @@ class SQLiteBackend:
 
         return await self._run(self._write, work)
 
-    # -- timers ----------------------------------------------------------------------------------------
+    # -- timers -----------------------------------------------------------------------------------
     async def claim_timers(self, now_ts: float, limit: int, lease: float) -> list[Timer]:
         def work(db: sqlite3.Connection) -> list[Timer]:
             rows = db.execute(Q["timers_claim"], (now_ts + lease, now_ts, limit)).fetchall()

@@ -1,0 +1,94 @@
+"""Run the benchmarks: ``python -m bench [--quick] [--peers huey,dbos] [--json FILE]``.
+
+Every workload runs for flowtide and each peer side by side on the same machine in the same
+run, each against its own fresh SQLite file, and the table reports ratios rather than trusting
+absolute numbers on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from bench import flowtide_side
+from bench.peers import dbos_peer, huey_peer
+
+ROWS: list[tuple[str, str, int, int, bool]] = [
+    # workload, label, full n, quick n, higher is better
+    ("enqueue", "enqueue 10,000 no-op jobs, one call each", 10_000, 1_000, True),
+    ("enqueue_bulk", "enqueue 10,000 no-op jobs, one batch", 10_000, 1_000, True),
+    ("drain", "drain 10,000 no-op jobs", 10_000, 1_000, True),
+    ("chain3", "1,000 three-step runs", 1_000, 100, True),
+    ("latency", "step -> next step latency", 200, 30, False),
+    ("state_get", "ctx.state.get latency", 1_000, 100, False),
+    ("append", "event append latency", 2_000, 200, False),
+]
+PEERS = {"huey": huey_peer, "dbos": dbos_peer}
+
+
+def _fmt(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "n/a"
+    if result["unit"] == "ms":
+        return f"{result['p50']:.3f} / {result['p95']:.3f} ms"
+    return f"{result['value']:,.0f} {result['unit']}"
+
+
+def _ratio(ours: dict[str, Any] | None, peer: dict[str, Any] | None, higher: bool) -> str:
+    if ours is None or peer is None or not peer["value"] or not ours["value"]:
+        return "-"
+    ratio = ours["value"] / peer["value"] if higher else peer["value"] / ours["value"]
+    return f"{ratio:.2f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers")
+    parser.add_argument("--only", default="", help="comma-separated workloads to run")
+    parser.add_argument("--json", dest="json_path", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    peers = [p for p in args.peers.split(",") if p]
+    only = {w for w in args.only.split(",") if w}
+    results: dict[str, dict[str, Any]] = {}
+    for workload, label, full, quick, _ in ROWS:
+        if only and workload not in only:
+            continue
+        n = quick if args.quick else full
+        row: dict[str, Any] = {"n": n}
+        for name, module in [("flowtide", flowtide_side), *((p, PEERS[p]) for p in peers)]:
+            t0 = time.perf_counter()
+            print(f"  {label}: {name} ...", file=sys.stderr, flush=True)
+            row[name] = module.run(workload, n)
+            print(f"    {_fmt(row[name])} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        results[workload] = row
+    _print_table(results, peers)
+    if args.json_path:
+        with open(args.json_path, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
+
+
+def _print_table(results: dict[str, dict[str, Any]], peers: list[str]) -> None:
+    header = ["workload", "flowtide", *peers, *(f"vs {p}" for p in peers)]
+    lines = [header]
+    for workload, label, _, _, higher in ROWS:
+        if workload not in results:
+            continue
+        row = results[workload]
+        cells = [label, _fmt(row["flowtide"]), *(_fmt(row.get(p)) for p in peers)]
+        cells += [_ratio(row["flowtide"], row.get(p), higher) for p in peers]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for line in lines[1:]:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+    print("\nratios: > 1.00x means flowtide is ahead (throughput: ours/peer; latency: peer/ours)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

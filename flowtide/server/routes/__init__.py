@@ -1,0 +1,1 @@
+"""The routers of the HTTP server, one module per resource."""
