@@ -175,11 +175,19 @@ class MemoryBackend:
     # -- commit ----------------------------------------------------------------------------
     async def commit(self, items: Sequence[CommitItem]) -> list[list[Event]]:
         ts = now()
-        out = []
+        # Decide every item first (each sees the records the earlier items produce), apply
+        # only if none raised: a batch is atomic, like one SQL transaction.
+        pending: dict[str, RunRecord] = {}
+        decided = []
         for item in items:
-            record = self.runs.get(item.run_id) if item.run_id else None
+            record = None
+            if item.run_id:
+                record = pending.get(item.run_id) or self.runs.get(item.run_id)
             transition = item.decide(copy.deepcopy(record))
-            out.append(self._apply(item.run_id, transition, ts))
+            if transition.run is not None:
+                pending[transition.run.run_id] = copy.deepcopy(transition.run)
+            decided.append((item.run_id, transition))
+        out = [self._apply(run_id, transition, ts) for run_id, transition in decided]
         self._notifier.notify()
         return out
 
@@ -201,6 +209,7 @@ class MemoryBackend:
             if update.state in ("waiting", "delayed"):
                 job.run_at = update.run_at or ts
                 job.state = "delayed" if job.run_at > ts else "waiting"
+                job.finished_at = None
                 self._schedule(job)
             else:
                 job.finished_at = ts

@@ -68,7 +68,9 @@ EXIT_INVALID = 7
 EXIT_CONFLICT = 8
 EXIT_TIMEOUT = 124
 
-stdout = Console(highlight=False, markup=False, soft_wrap=True)
+# Not a terminal: no width limit, so ids and values are never cut to fit 80 columns.
+_WIDTH = {"width": 100_000} if not sys.stdout.isatty() and "COLUMNS" not in os.environ else {}
+stdout = Console(highlight=False, markup=False, soft_wrap=True, **_WIDTH)  # type: ignore[arg-type]
 stderr = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 ConfigOpt = Annotated[
@@ -174,6 +176,18 @@ async def open_app(config: Config, *, definitions: bool = True) -> AsyncIterator
         yield app
     finally:
         await app.close()
+
+
+_invocation: list[str] = []
+
+
+def set_invocation(args: list[str]) -> None:
+    _invocation[:] = args
+
+
+def invocation() -> list[str]:
+    """The arguments this process was started with (after the program name)."""
+    return list(_invocation)
 
 
 def debug() -> bool:

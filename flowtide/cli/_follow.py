@@ -78,9 +78,7 @@ async def watch(
                     if status is not None and event["type"] == "step.started":
                         status.update(Text(f"run {run_id}: {event.get('step')} running…"))
     except TimeoutError:
-        raise CliError(
-            f"run {run_id} is still running after {timeout:g}s", EXIT_TIMEOUT
-        ) from None
+        raise CliError(f"run {run_id} is still running after {timeout:g}s", EXIT_TIMEOUT) from None
     record = await app.backend.get_run(run_id)
     if record is None:
         raise NotFound(f"unknown run {run_id!r}")

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from flowtide._util.jsonutil import dumps_str
 
-__all__ = ["STATUS_STYLE", "event_line", "short", "styled", "table"]
+__all__ = ["STATUS_STYLE", "error_text", "event_line", "short", "styled", "table"]
 
 STATUS_STYLE = {
     "completed": "green",
@@ -59,20 +59,24 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> Table
     return out
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
+    """``RuntimeError: boom (step charge)`` for an error dict; never its traceback."""
     if isinstance(error, dict):
         kind = error.get("type") or error.get("code")
-        message = error.get("message") or error.get("reason") or ""
-        return f"{kind}: {message}" if kind and message else str(message or kind or error)
+        message = short(error.get("message") or error.get("reason") or "", 200)
+        text = f"{kind}: {message}" if kind and message else str(message or kind or "")
+        return f"{text} (step {error['step']})" if error.get("step") else text
     return short(error, 200)
 
 
 def _detail(event: dict[str, Any]) -> str:
-    kind, data = event["type"], event.get("data") or {}
+    kind, data = event["type"], event.get("data")
+    if not data:
+        return ""
     if not isinstance(data, dict):
         return short(data)
     if kind in ("step.failed", "step.retrying", "flow.failed", "flow.stalled"):
-        return _error_text(data.get("error") or data.get("reason") or data)
+        return error_text(data.get("error") or data.get("reason") or data)
     if kind == "step.completed":
         took = data.get("duration_ms")
         result = short(data.get("result"))
@@ -80,7 +84,7 @@ def _detail(event: dict[str, Any]) -> str:
     if kind == "flow.completed":
         return short(data.get("result"))
     if kind == "flow.started":
-        return f"input {short(data.get('input'))}"
+        return f"input {short(data['input'])}" if data.get("input") is not None else ""
     if kind == "flow.canceled":
         return str(data.get("reason", ""))
     if kind == "emit":

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flowtide.app import load_registry
 from flowtide.cli._common import (
     AppOpt,
     BackendOpt,
@@ -17,7 +18,6 @@ from flowtide.cli._common import (
     stdout,
 )
 from flowtide.cli._render import short, table
-from flowtide.app import load_registry
 from flowtide.engine.runs import NotFound
 
 __all__ = ["flows"]

@@ -20,7 +20,7 @@ from flowtide.cli._common import (
     run,
     stdout,
 )
-from flowtide.cli._render import short, styled, table
+from flowtide.cli._render import error_text, short, styled, table
 
 __all__ = ["jobs", "queues"]
 
@@ -44,16 +44,11 @@ def list_queues(
             counts = await opened.backend.queue_counts()
             paused = await opened.backend.paused_queues()
             names = sorted(set(counts) | set(opened.registry.queues()) | paused)
+        per_queue = {
+            name: {**dict.fromkeys(COUNT_KEYS, 0), **counts.get(name, {})} for name in names
+        }
         items = [
-            {
-                "name": name,
-                "counts": {
-                    key: counts.get(name, {}).get(key, 0)
-                    for key in (*COUNT_KEYS, *sorted(set(counts.get(name, {})) - set(COUNT_KEYS)))
-                },
-                "paused": name in paused,
-            }
-            for name in names
+            {"name": name, "counts": per_queue[name], "paused": name in paused} for name in names
         ]
         if as_json:
             print_json({"items": items, "next_cursor": None})
@@ -62,8 +57,8 @@ def list_queues(
             stdout.print("no queues")
             return
         rows = [
-            [q["name"], *(str(q["counts"][k]) for k in COUNT_KEYS), "yes" if q["paused"] else ""]
-            for q in items
+            [name, *(str(per_queue[name][k]) for k in COUNT_KEYS), "yes" if name in paused else ""]
+            for name in names
         ]
         stdout.print(table(["QUEUE", *(k.upper() for k in COUNT_KEYS), "PAUSED"], rows))
 
@@ -74,7 +69,8 @@ def list_queues(
 def list_jobs(
     queue: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue's name.")],
     state: Annotated[
-        str | None, typer.Option("--state", help=f"Only jobs in this state: {', '.join(JOB_STATES)}.")
+        str | None,
+        typer.Option("--state", help=f"Only jobs in this state: {', '.join(JOB_STATES)}."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most N jobs.")] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Continue a listing.")] = None,
@@ -103,7 +99,7 @@ def list_jobs(
                 styled(j["state"]),
                 str(j["attempt"]),
                 (j["created_at"] or "").replace("T", " ")[:19],
-                short(j["error"], 50),
+                short(error_text(j["error"]), 60) if j["error"] else "",
             ]
             for j in items
         ]

@@ -22,7 +22,7 @@ from flowtide.cli._common import (
     stdout,
 )
 from flowtide.cli._follow import EXIT_BY_STATUS, watch
-from flowtide.cli._render import event_line, short, styled, table
+from flowtide.cli._render import error_text, event_line, short, styled, table
 from flowtide.events import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 __all__ = ["runs"]
@@ -48,7 +48,8 @@ def _when(ts: str | None) -> str:
 def list_runs(
     flow: Annotated[str | None, typer.Option("--flow", help="Only runs of this flow.")] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}.")
+        str | None,
+        typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most N runs.")] = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Continue a listing.")] = None,
@@ -101,8 +102,11 @@ def _print_view(view: dict[str, Any], events: list[dict[str, Any]] | None) -> No
     stdout.print(f"input      {short(view.get('input'), 100)}")
     if view.get("result") is not None:
         stdout.print(f"result     {short(view['result'], 100)}")
-    if view.get("error") is not None:
-        stdout.print(f"error      {short(view['error'], 200)}", style="red")
+    error = view.get("error")
+    if error is not None:
+        stdout.print(f"error      {error_text(error)}", style="red")
+        if isinstance(error, dict) and isinstance(error.get("traceback"), str):
+            stdout.print(error["traceback"].rstrip(), style="dim")
     steps = view.get("steps") or {}
     if steps:
         rows = [
@@ -111,7 +115,7 @@ def _print_view(view: dict[str, Any], events: list[dict[str, Any]] | None) -> No
                 styled(step["status"]),
                 str(step["attempts"]),
                 _duration(step["started_at"], step["completed_at"]),
-                short(step["error"] if step.get("error") is not None else step.get("result")),
+                error_text(step["error"]) if step.get("error") else short(step.get("result")),
             ]
             for name, step in steps.items()
         ]
@@ -217,4 +221,3 @@ def restart_run(
             stdout.print(new_id)
 
     run(go())
-

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from flowtide.cli._common import (
     EXIT_USAGE,
@@ -24,7 +25,7 @@ from flowtide.cli._common import (
     stdout,
 )
 from flowtide.cli._follow import EXIT_BY_STATUS, watch
-from flowtide.cli._render import short, styled
+from flowtide.cli._render import error_text, short, styled
 from flowtide.events import Event
 
 __all__ = ["parse_input", "register"]
@@ -90,11 +91,13 @@ async def _start(
         if as_json:
             print_json(view)
         else:
-            line = stdout if status == "completed" else stderr
-            detail = view.get("result") if status == "completed" else view.get("error")
-            text = styled(status)
-            text.append(f"  {short(detail, 200)}" if detail is not None else "", style="")
-            line.print("run", run_id, text)
+            if status == "completed":
+                result = view.get("result")
+                detail = short(result, 200) if result is not None else ""
+            else:
+                detail = error_text(view.get("error"))
+            text = Text.assemble("run ", run_id, " ", styled(status), f"  {detail}".rstrip())
+            (stdout if status == "completed" else stderr).print(text)
         return EXIT_BY_STATUS.get(status, 2)
 
 

@@ -82,8 +82,10 @@ def start_run(
     payload: Any,
     trigger: dict[str, Any] | None,
     ts: float,
+    stall_after: float | None = None,
 ) -> Transition:
     entry = graph.entry.name
+    stall_at = ts + (graph.stall_timeout if stall_after is None else stall_after)
     record = RunRecord(
         run_id=run_id,
         flow=graph.name,
@@ -101,7 +103,7 @@ def start_run(
         events=[NewEvent("flow.started", {"input": payload, "trigger": trigger})],
         enqueue=[_step_job(graph, record, entry, payload, ts)],
         timers=[
-            Timer(stall_timer_id(run_id), ts + graph.stall_timeout, "stall", {"run_id": run_id})
+            Timer(stall_timer_id(run_id), stall_at, "stall", {"run_id": run_id})
         ],
     )
 

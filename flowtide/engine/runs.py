@@ -77,9 +77,10 @@ class RunService:
         payload = self.check_input(flow, payload)
         run_id = uuid7()
         ts = now()
+        stall_after = self.config.flow.stall_timeout
 
         def decide(_: RunRecord | None) -> Transition:
-            return orch.start_run(graph, run_id, payload, trigger, ts)
+            return orch.start_run(graph, run_id, payload, trigger, ts, stall_after)
 
         await self.backend.commit([CommitItem(run_id, decide)])
         return run_id

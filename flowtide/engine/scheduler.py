@@ -60,9 +60,9 @@ class Scheduler:
             await self.backend.delete_timer(timer.id)
             return
         graph = self.service.registry.flows.get(record.flow)
-        stall_after = self.service.config.flow.stall_timeout or (
-            graph.stall_timeout if graph else 3600.0
-        )
+        stall_after = self.service.config.flow.stall_timeout
+        if stall_after is None:
+            stall_after = graph.stall_timeout if graph is not None else 3600.0
         ts = now()
         if record.updated_at + stall_after > ts or await self._has_live_work(record):
             due = max(record.updated_at, ts) + stall_after

@@ -57,6 +57,7 @@ async def run_host(
     worker = Worker(app.service, queues=queues, concurrency=concurrency) if run_worker else None
     scheduler = Scheduler(app.service) if run_scheduler else None
     server = None
+    api = None
     if worker is not None:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
     if scheduler is not None:
@@ -70,12 +71,14 @@ async def run_host(
         _QuietServer = _server_class()
 
         cfg = app.config.server
+        api = create_app(app)
         config = uvicorn.Config(
-            create_app(app),
+            api,
             host=host or cfg.host,
             port=cfg.port if port is None else port,
             log_level="warning",
             lifespan="off",
+            timeout_graceful_shutdown=5,
         )
         server = _QuietServer(config)
         tasks.append(asyncio.create_task(server.serve(), name="server"))
@@ -101,6 +104,10 @@ async def run_host(
     if scheduler is not None:
         scheduler.stop()
     if server is not None:
+        from flowtide.server import close_streams
+
+        assert api is not None
+        close_streams(api)  # open SSE streams would otherwise hold up the shutdown forever
         server.should_exit = True
     stopper.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

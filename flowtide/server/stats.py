@@ -34,7 +34,9 @@ async def queue_overview(backend: Backend, registry: Registry) -> list[dict[str,
 
 
 async def known_queues(backend: Backend, registry: Registry) -> set[str]:
-    return set(registry.queues()) | set(await backend.queue_counts()) | await backend.paused_queues()
+    return (
+        set(registry.queues()) | set(await backend.queue_counts()) | await backend.paused_queues()
+    )
 
 
 async def flow_stats(backend: Backend, flow: str, window: int = STATS_WINDOW) -> dict[str, Any]:

@@ -445,7 +445,7 @@ class SQLiteBackend:
         self, run_id: str, after: int = 0, limit: int | None = None
     ) -> list[Event]:
         def work() -> list[Event]:
-            rows = self.db.execute(Q["read_events"], (run_id, after, limit or -1)).fetchall()
+            rows = self.db.execute(Q["read_events"], (run_id, after, -1 if limit is None else limit)).fetchall()
             return [loads(body) for (body,) in rows]
 
         return await self._run(work)

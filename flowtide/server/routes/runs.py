@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query
 
 from flowtide.engine.runs import NotFound
 from flowtide.server.deps import BackendDep, ServiceDep, StateDep
@@ -95,9 +95,9 @@ async def cancel_run(run_id: str, service: ServiceDep) -> JSONResponse:
 
 @router.post(
     "/{run_id}/restart",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Start a new run with the same input (canceling this one if still active)",
 )
 async def restart_run(run_id: str, service: ServiceDep) -> JSONResponse:
     new_id = await service.restart(run_id)
-    return json_response({"run_id": new_id, "restarted_from": run_id}, status.HTTP_201_CREATED)
+    return json_response({"run_id": new_id, "restarted_from": run_id}, 201)

@@ -1,0 +1,5 @@
+"""``python -m flowtide.cli``."""
+
+from flowtide.cli import main
+
+main()

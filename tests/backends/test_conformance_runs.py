@@ -1,0 +1,238 @@
+"""Conformance: commit atomicity, run records, events, the lifecycle feed, runs and state."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from flowtide._util.clock import now
+from flowtide._util.ids import uuid7
+from flowtide.backends.base import CommitItem, JobUpdate, StateOp, Timer, Transition
+from flowtide.events import LIFECYCLE_TYPES, NewEvent, RunRecord
+
+LEASE = 30.0
+
+
+class Boom(Exception):
+    pass
+
+
+def bump(record: RunRecord, **changes) -> RunRecord:
+    return dataclasses.replace(record, version=record.version + 1, updated_at=now(), **changes)
+
+
+def advance(*events: NewEvent, **changes):
+    """A decide that bumps the stored record and appends ``events``."""
+
+    def decide(stored: RunRecord | None) -> Transition:
+        assert stored is not None
+        return Transition(run=bump(stored, **changes), events=list(events))
+
+    return decide
+
+
+def raising(_: RunRecord | None) -> Transition:
+    raise Boom("decide failed")
+
+
+def full_transition(run_id: str, make_step_job) -> Transition:
+    ts = now()
+    record = RunRecord(run_id, "f", "running", {"x": 1}, ts, ts, version=1)
+    return Transition(
+        run=record,
+        events=[NewEvent("flow.started", {"input": {"x": 1}})],
+        enqueue=[make_step_job(run_id, "a")],
+        state=[StateOp(run_id, "k", "set", 1)],
+        timers=[Timer(f"t:{run_id}", ts - 1, "stall", {"run_id": run_id})],
+    )
+
+
+# -- commit atomicity --------------------------------------------------------------------------
+
+
+async def test_a_decide_that_raises_leaves_nothing_visible(backend, make_step_job):
+    run_id = uuid7()
+    full = full_transition(run_id, make_step_job)
+
+    def decide(stored):
+        full_transition(run_id, make_step_job)  # does the work, then fails
+        raise Boom("late failure")
+
+    with pytest.raises(Boom):
+        await backend.commit([CommitItem(run_id, decide)])
+    await assert_nothing_of(backend, run_id)
+    # and the same transition does commit when decide succeeds
+    await backend.commit([CommitItem(run_id, lambda _: full)])
+    assert (await backend.get_run(run_id)) is not None
+    assert (await backend.get_job(f"{run_id}:a")) is not None
+
+
+async def assert_nothing_of(backend, run_id: str) -> None:
+    assert await backend.get_run(run_id) is None
+    assert await backend.read_events(run_id) == []
+    assert await backend.get_job(f"{run_id}:a") is None
+    assert await backend.get_state(run_id, "k") == (False, None)
+    assert await backend.claim_timers(now() + 3600, 100, LEASE) == []
+    assert (await backend.list_runs()).items == []
+    assert await backend.read_feed(0) == []
+
+
+async def test_a_batch_is_atomic_when_a_later_item_raises(backend, make_step_job):
+    first, second = uuid7(), uuid7()
+    items = [
+        CommitItem(first, lambda _: full_transition(first, make_step_job)),
+        CommitItem(second, raising),
+    ]
+    with pytest.raises(Boom):
+        await backend.commit(items)
+    await assert_nothing_of(backend, first)
+    await assert_nothing_of(backend, second)
+
+
+async def test_a_batch_that_raises_leaves_existing_runs_unchanged(backend, new_run):
+    run_id = await new_run()
+    before = await backend.get_run(run_id)
+    items = [
+        CommitItem(run_id, advance(NewEvent("log", {"m": 1}), status="awaiting")),
+        CommitItem(run_id, raising),
+    ]
+    with pytest.raises(Boom):
+        await backend.commit(items)
+    assert await backend.get_run(run_id) == before
+    assert [e["seq"] for e in await backend.read_events(run_id)] == [1]
+
+
+# -- run records -------------------------------------------------------------------------------
+
+
+async def test_run_record_round_trips_and_versions_increase(backend, new_run):
+    run_id = await new_run(flow="orders")
+    record = await backend.get_run(run_id)
+    assert (record.run_id, record.flow, record.status, record.version) == (
+        run_id,
+        "orders",
+        "running",
+        1,
+    )
+    assert record.input == {"n": 1}
+    seen: list[RunRecord | None] = []
+
+    def decide(stored):
+        seen.append(stored)
+        return Transition(
+            run=bump(
+                stored,
+                tokens={"order.accepted": {"id": 7}, "step:a": [1, "x"]},
+                started=["a", "b"],
+                active=["b"],
+                done={"a": "completed"},
+                trigger={"name": "t", "type": "manual", "data": None},
+            )
+        )
+
+    await backend.commit([CommitItem(run_id, decide)])
+    assert seen == [record]
+    stored = await backend.get_run(run_id)
+    assert stored.version == 2
+    assert stored.tokens == {"order.accepted": {"id": 7}, "step:a": [1, "x"]}
+    assert (stored.started, stored.active, stored.done) == (["a", "b"], ["b"], {"a": "completed"})
+    assert stored.trigger == {"name": "t", "type": "manual", "data": None}
+
+    end = now()
+    await backend.commit(
+        [
+            CommitItem(
+                run_id,
+                advance(
+                    NewEvent("flow.completed", {"result": 3}),
+                    status="completed",
+                    completed_at=end,
+                    result=3,
+                    active=[],
+                ),
+            )
+        ]
+    )
+    final = await backend.get_run(run_id)
+    assert (final.version, final.status, final.result, final.terminal) == (3, "completed", 3, True)
+    assert final.completed_at == pytest.approx(end)
+    assert await backend.get_run("unknown") is None
+
+
+async def test_items_of_one_batch_see_each_other(backend, new_run):
+    run_id = await new_run()
+    versions = []
+
+    def decide(stored):
+        versions.append(stored.version)
+        return Transition(run=bump(stored), events=[NewEvent("log", {"v": stored.version})])
+
+    out = await backend.commit([CommitItem(run_id, decide), CommitItem(run_id, decide)])
+    assert versions == [1, 2]
+    assert [[e["seq"] for e in events] for events in out] == [[2], [3]]
+    assert (await backend.get_run(run_id)).version == 3
+
+
+async def test_decide_mutating_its_argument_does_not_touch_the_store(backend, new_run):
+    run_id = await new_run()
+
+    def decide(stored):
+        stored.tokens["sneaky"] = 1
+        stored.started.append("x")
+        return Transition()
+
+    await backend.commit([CommitItem(run_id, decide)])
+    record = await backend.get_run(run_id)
+    assert record.tokens == {} and record.started == []
+
+
+async def test_commit_without_a_run_applies_job_updates(backend, make_job):
+    await backend.enqueue([make_job("j")])
+    await backend.claim("w", None, 10, LEASE)
+    seen = []
+
+    def decide(stored):
+        seen.append(stored)
+        return Transition(jobs=[JobUpdate("j", "completed", result=1)])
+
+    assert await backend.commit([CommitItem(None, decide)]) == [[]]
+    assert seen == [None]
+    assert (await backend.get_job("j")).state == "completed"
+
+
+async def test_cancel_run_jobs_cancels_only_waiting_and_delayed_jobs_of_that_run(
+    backend, new_run, make_step_job, make_job
+):
+    run_id = uuid7()
+    other = await new_run()
+    jobs = [
+        make_step_job(run_id, "active"),
+        make_step_job(run_id, "waiting"),
+        make_step_job(run_id, "delayed", run_at=now() + 60),
+    ]
+    await new_run(run_id, jobs=jobs[:1])
+    await backend.claim("w", None, 10, LEASE)
+    await backend.enqueue(jobs[1:] + [make_step_job(other, "waiting"), make_job("fn")])
+    await backend.commit(
+        [CommitItem(run_id, lambda s: Transition(run=bump(s), cancel_run_jobs=True))]
+    )
+    got = {}
+    for name in ("active", "waiting", "delayed"):
+        got[name] = (await backend.get_job(f"{run_id}:{name}")).state
+    assert got == {"active": "active", "waiting": "canceled", "delayed": "canceled"}
+    assert (await backend.get_job(f"{other}:waiting")).state == "waiting"
+    assert (await backend.get_job("fn")).state == "waiting"
+    assert (await backend.get_job(f"{run_id}:waiting")).finished_at is not None
+
+
+async def test_enqueue_in_a_transition_dedupes_by_id(backend, new_run, make_step_job):
+    run_id = uuid7()
+    await new_run(run_id, jobs=[make_step_job(run_id, "a", input=1)])
+
+    def decide(stored):
+        return Transition(run=bump(stored), enqueue=[make_step_job(run_id, "a", input=2)])
+
+    await backend.commit([CommitItem(run_id, decide)])
+    assert (await backend.get_job(f"{run_id}:a")).input == 1
+    assert sum((await backend.queue_counts())["q"].values()) == 1
