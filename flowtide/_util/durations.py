@@ -15,14 +15,13 @@ _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 
 def parse_duration(value: Duration) -> float:
     """Return the duration in seconds; raise ValueError with the offending text otherwise."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"invalid duration {value!r}: negative")
-        return float(value)
+    if isinstance(value, int | float | timedelta):
+        number = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        if not number >= 0:  # negative, or NaN
+            raise ValueError(f"invalid duration {value!r}: negative or not a number")
+        return number
     match = _PATTERN.match(value)
     if match is None:
         raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Literal
@@ -46,7 +47,10 @@ class Backoff:
         if self.kind == "fixed":
             raw = self.base
         else:
-            raw = self.base * self.factor ** max(failed_attempt - 1, 0)
+            try:
+                raw = self.base * self.factor ** max(failed_attempt - 1, 0)
+            except OverflowError:  # a very high attempt number: the cap (if any) applies
+                raw = math.inf
         if self.max is not None:
             raw = min(raw, self.max)
         if not self.jitter:

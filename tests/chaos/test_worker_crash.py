@@ -1,0 +1,76 @@
+"""A worker process is SIGKILLed while a step runs: the run still completes, the step runs
+again, and every completion is recorded exactly once (DESIGN A10 items 1 and 2)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from flowtide import App, load_config
+from tests._processes import flowtide_processes, write_app
+
+APP = textwrap.dedent(
+    """
+    import asyncio
+    from pathlib import Path
+
+    from flowtide import Context, Flow
+
+    OUT = Path(__file__).resolve().parent.parent
+    crashy = Flow("crashy")
+
+
+    @crashy.entry(emits=["go"])
+    async def begin(_, ctx: Context) -> None:
+        await ctx.emit("go", {"n": 1})
+
+
+    @crashy.step(subscribes=["go"])
+    async def slow(event, ctx: Context) -> str:
+        (OUT / f"slow-attempt-{ctx.attempt}").write_text(str(ctx.attempt))
+        if ctx.attempt == 1:
+            await asyncio.sleep(120)  # killed here
+        return "survived"
+
+
+    @crashy.step(subscribes=["step:slow"])
+    async def after(result, ctx: Context) -> str:
+        with open(OUT / "after-runs", "a") as fh:
+            fh.write("ran\\n")
+        return result
+    """
+)
+
+
+async def test_sigkilled_worker_loses_nothing_and_commits_once(tmp_path: Path) -> None:
+    write_app(tmp_path, APP, "sqlite:///flowtide.db", ["[worker]", 'lease = "1s"'])
+    config = load_config(root=tmp_path, path=tmp_path / "flowtide.toml")
+    with flowtide_processes(tmp_path) as procs:
+        async with App(config) as app:
+            first = procs.start("worker", name="worker-a")
+            run_id = await app.start("crashy")
+            await _wait_for_file(tmp_path / "slow-attempt-1")
+            first.kill()  # SIGKILL while `slow` is executing
+            assert first.popen.wait(10) == -9
+            procs.start("worker", name="worker-b")
+            view = await app.wait(run_id, timeout=60)
+            events = await app.backend.read_events(run_id)
+    assert view["status"] == "completed", view
+    assert (tmp_path / "slow-attempt-2").exists()
+    completed = [e["step"] for e in events if e["type"] == "step.completed"]
+    assert sorted(completed) == ["after", "begin", "slow"]
+    terminal = [e["type"] for e in events if e["type"] in ("flow.completed", "flow.failed")]
+    assert terminal == ["flow.completed"]
+    assert (tmp_path / "after-runs").read_text() == "ran\n"
+    lost = [e for e in events if e["type"] == "step.retrying" and e["step"] == "slow"]
+    assert lost and lost[0]["data"]["error"]["type"] == "LeaseExpired"
+
+
+async def _wait_for_file(path: Path, timeout: float = 30.0) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear within {timeout}s"
+        await asyncio.sleep(0.02)
