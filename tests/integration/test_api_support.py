@@ -111,6 +111,13 @@ class Api:
         run_id: str = r.json()["run_id"]
         return run_id
 
+    async def start_with_token(self, flow: str, input: Any, token: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        r = await self.client.post(f"/api/flows/{flow}/runs", json={"input": input}, headers=headers)
+        assert r.status_code == 201, r.text
+        run_id: str = r.json()["run_id"]
+        return run_id
+
     async def wait_run(self, run_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return await self.app.wait(run_id, timeout)
 

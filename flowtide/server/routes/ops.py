@@ -13,7 +13,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_lates
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from flowtide.backends.base import BackendUnavailable
 from flowtide.server.deps import AppDep, ServiceDep
 from flowtide.server.errors import error_body
 from flowtide.server.responses import JSONResponse, json_response
@@ -33,13 +32,15 @@ async def healthz() -> JSONResponse:
 @router.get("/readyz", summary="Readiness: the backend answers (503 if not)")
 async def readyz(app: AppDep) -> JSONResponse:
     try:
-        await asyncio.wait_for(app.service.backend.ping(), READY_TIMEOUT)
+        backend = app.service.backend
     except RuntimeError:
         return json_response(error_body("unavailable", "the flowtide app is not open"), 503)
-    except (BackendUnavailable, OSError, TimeoutError) as exc:
+    try:
+        await asyncio.wait_for(backend.ping(), READY_TIMEOUT)
+    except Exception as exc:  # whatever the failure, the backend is not usable
         message = str(exc) or f"the backend did not answer within {READY_TIMEOUT}s"
         return json_response(error_body("backend_unavailable", message), 503)
-    return json_response({"status": "ready", "backend": app.service.backend.url.split(":", 1)[0]})
+    return json_response({"status": "ready", "backend": backend.url.split(":", 1)[0]})
 
 
 @router.get("/metrics", summary="Prometheus text format", response_class=Response)
