@@ -187,6 +187,10 @@ def check_backend_url(url: str) -> None:
         )
     if parts.scheme == "sqlite" and not (parts.path or parts.netloc):
         raise ConfigError(f"backend URL {url!r}: missing the database path (sqlite:///PATH)")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ConfigError(f"backend URL {url!r}: {exc}") from None
 
 
 def load_config(
@@ -209,6 +213,10 @@ def load_config(
     if overrides:
         _apply(config, overrides, "arguments")
     check_backend_url(config.backend)
+    if config.worker.concurrency < 1:
+        raise ConfigError(
+            f"config key worker.concurrency: must be at least 1, got {config.worker.concurrency}"
+        )
     if config.state.cleanup not in ("never", "on-complete", "ttl"):
         raise ConfigError(
             f"config key state.cleanup: {config.state.cleanup!r} is not one of "

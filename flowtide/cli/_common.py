@@ -38,20 +38,24 @@ from flowtide.engine.runs import InvalidInput, NotFound
 from flowtide.registry import DefinitionError, Registry
 
 __all__ = [
-    "EXIT_CONFIG",
-    "EXIT_CONFLICT",
-    "EXIT_DEFINITION",
+    "EXIT_FAILED",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
     "AppOpt",
     "BackendOpt",
     "CliError",
     "ConfigOpt",
     "JsonOpt",
+    "debug",
     "describe_error",
     "fail",
+    "invocation",
     "load",
     "open_app",
+    "print_error",
     "print_json",
     "run",
+    "set_invocation",
     "stderr",
     "stdout",
 ]

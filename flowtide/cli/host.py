@@ -33,15 +33,20 @@ __all__ = ["register"]
 LEVELS = ("debug", "info", "warning", "error")
 
 LogLevelOpt = Annotated[
-    str, typer.Option("--log-level", help=f"Logging level: {', '.join(LEVELS)}.")
+    str, typer.Option("--log-level", metavar="LEVEL", help=f"Logging level: {', '.join(LEVELS)}.")
 ]
 HostOpt = Annotated[
-    str | None, typer.Option("--host", help="Interface to bind (default: server.host).")
+    str | None,
+    typer.Option("--host", metavar="HOST", help="Interface to bind (default: server.host)."),
 ]
 PortOpt = Annotated[
     int | None,
     typer.Option(
-        "--port", min=0, max=65535, help="Port (default: server.port; 0 picks a free one)."
+        "--port",
+        metavar="N",
+        min=0,
+        max=65535,
+        help="Port (default: server.port; 0 picks a free one).",
     ),
 ]
 
@@ -157,10 +162,13 @@ def register(cli: typer.Typer) -> None:
     def worker(
         queues: Annotated[
             str | None,
-            typer.Option("--queues", "-q", help="Comma-separated queues (default: worker.queues)."),
+            typer.Option(
+                "--queues", "-q", metavar="A,B", help="Queues to work (default: worker.queues)."
+            ),
         ] = None,
         concurrency: Annotated[
-            int | None, typer.Option("--concurrency", "-c", min=1, help="Jobs at once.")
+            int | None,
+            typer.Option("--concurrency", "-c", metavar="N", min=1, help="Jobs at once."),
         ] = None,
         config: ConfigOpt = None,
         app: AppOpt = None,

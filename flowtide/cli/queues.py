@@ -70,10 +70,16 @@ def list_jobs(
     queue: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue's name.")],
     state: Annotated[
         str | None,
-        typer.Option("--state", help=f"Only jobs in this state: {', '.join(JOB_STATES)}."),
+        typer.Option(
+            "--state", metavar="STATE", help=f"Only jobs in this state: {', '.join(JOB_STATES)}."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most N jobs.")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="Continue a listing.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most N jobs.")
+    ] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a listing.")
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     backend: BackendOpt = None,

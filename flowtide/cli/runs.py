@@ -46,13 +46,21 @@ def _when(ts: str | None) -> str:
 
 @runs.command("list")
 def list_runs(
-    flow: Annotated[str | None, typer.Option("--flow", help="Only runs of this flow.")] = None,
+    flow: Annotated[
+        str | None, typer.Option("--flow", metavar="FLOW", help="Only runs of this flow.")
+    ] = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}."),
+        typer.Option(
+            "--status", metavar="STATUS", help=f"Only runs in this status: {', '.join(STATUSES)}."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most N runs.")] = 50,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="Continue a listing.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most N runs.")
+    ] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a listing.")
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
@@ -158,7 +166,8 @@ def follow_run(
         bool, typer.Option("--json", help="Print each event as one JSON line.")
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Give up after SECONDS (exit 124).")
+        float | None,
+        typer.Option("--timeout", metavar="SECONDS", help="Give up after SECONDS (exit 124)."),
     ] = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,

@@ -104,7 +104,7 @@ async def _start(
 def register(cli: typer.Typer) -> None:
     @cli.command(no_args_is_help=True)
     def start(
-        flow: Annotated[str, typer.Argument(help="The flow to start.")],
+        flow: Annotated[str, typer.Argument(metavar="FLOW", help="The flow to start.")],
         input: Annotated[
             str | None,
             typer.Option(
@@ -124,7 +124,11 @@ def register(cli: typer.Typer) -> None:
         ] = False,
         timeout: Annotated[
             float | None,
-            typer.Option("--timeout", help="With --wait: give up after SECONDS (exit 124)."),
+            typer.Option(
+                "--timeout",
+                metavar="SECONDS",
+                help="With --wait: give up after SECONDS (exit 124).",
+            ),
         ] = None,
         as_json: JsonOpt = False,
         config: ConfigOpt = None,

@@ -28,6 +28,7 @@ from flowtide.events import RunRecord
 __all__ = ["Worker"]
 
 logger = logging.getLogger("flowtide.worker")
+LOG_FLUSH_INTERVAL = 0.25
 
 
 class Worker:
@@ -61,6 +62,7 @@ class Worker:
         self._committer = Committer(self.backend)
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._contexts: dict[str, Context] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -71,11 +73,13 @@ class Worker:
     async def run(self) -> None:
         self._committer.start()
         beat = asyncio.create_task(self._heartbeat(), name="flowtide-heartbeat")
+        logs = asyncio.create_task(self._flush_logs(), name="flowtide-logs")
         try:
             await self._claim_loop()
             await self._drain()
         finally:
             beat.cancel()
+            logs.cancel()
             await self._committer.close()
             self._threads.shutdown(wait=False, cancel_futures=True)
 
@@ -140,6 +144,19 @@ class Worker:
     def _start(self, job: Job) -> None:
         self.inflight_queue[job.id] = job.queue
         self.inflight[job.id] = asyncio.create_task(self._process(job), name=f"job:{job.id}")
+
+    async def _flush_logs(self) -> None:
+        """Logs of long attempts reach the run history while they run, not only at the end."""
+        while True:
+            await asyncio.sleep(LOG_FLUSH_INTERVAL)
+            for ctx in list(self._contexts.values()):
+                logs = ctx._buffer.take_logs()
+                if logs and ctx.run_id is not None:
+                    try:
+                        await self.backend.append_events(ctx.run_id, logs)
+                    except Exception as exc:
+                        ctx._buffer.logs[:0] = logs  # they go out with the commit instead
+                        logger.warning("flushing logs failed: %s", exc)
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease / 3, 0.05)
@@ -208,9 +225,13 @@ class Worker:
             if self.service.config.state.cleanup == "ttl"
             else None,
         )
-        attempt = await run_handler(
-            handler, is_async, model, job.input, ctx, timeout, self._threads
-        )
+        self._contexts[job.id] = ctx
+        try:
+            attempt = await run_handler(
+                handler, is_async, model, job.input, ctx, timeout, self._threads
+            )
+        finally:
+            self._contexts.pop(job.id, None)
         return self._outcome(job, attempt, ctx)
 
     def _missing(self, job: Job, what: str) -> CommitItem:

@@ -24,7 +24,7 @@ CLI = [sys.executable, "-m", "flowtide.cli"]
 RUN_TIMEOUT = 60.0  # a one-shot command never takes this long
 STOP_GRACE = 15.0  # SIGTERM, then SIGKILL after this many seconds
 
-APP_MODULE = '''
+APP_MODULE = """
 import asyncio
 import time
 from pathlib import Path
@@ -81,7 +81,7 @@ async def hold(data: dict, ctx: Context) -> str:
             raise TimeoutError("the gate never opened")
         await asyncio.sleep(0.02)
     return "released"
-'''
+"""
 
 BROKEN_MODULE = """
 from flowtide import Context, Flow

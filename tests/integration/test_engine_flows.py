@@ -422,3 +422,26 @@ async def test_wait_times_out(backend_url: str) -> None:
         run_id = await app.start("never")
         with pytest.raises(TimeoutError):
             await app.wait(run_id, timeout=0.2)
+
+
+async def test_logs_of_a_long_step_appear_while_it_runs(backend_url: str, wait_until: Any) -> None:
+    flow = Flow("chatty")
+    release = asyncio.Event()
+
+    @flow.entry()
+    async def long(_: Any, ctx: Context) -> None:
+        ctx.log.info("halfway", pct=50)
+        await release.wait()
+
+    async with running_app(backend_url, flow) as (app, _):
+        run_id = await app.start("chatty")
+
+        async def logged() -> bool:
+            return "log" in types_of(await app.backend.read_events(run_id))
+
+        await wait_until(logged, timeout=5)
+        assert (await app.backend.get_run(run_id)).status == "running"  # type: ignore[union-attr]
+        release.set()
+        await app.wait(run_id, timeout=10)
+        events = await app.backend.read_events(run_id)
+    assert types_of(events).count("log") == 1
