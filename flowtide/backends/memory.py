@@ -42,7 +42,7 @@ class MemoryBackend:
         self.jobs: dict[str, Job] = {}
         self.job_order: dict[str, int] = {}
         self.keys: dict[tuple[str, str], str] = {}
-        self.ready: dict[str, list[tuple[int, int, str]]] = {}
+        self.ready: dict[str, list[tuple[int, float, int, str]]] = {}
         self.delayed: list[tuple[float, int, str]] = []
         self.active: set[str] = set()
         self.state: dict[str, dict[str, tuple[Any, float | None]]] = {}
@@ -88,7 +88,9 @@ class MemoryBackend:
         if job.state == "delayed":
             heapq.heappush(self.delayed, (job.run_at, order, job.id))
         else:
-            heapq.heappush(self.ready.setdefault(job.queue, []), (-job.priority, order, job.id))
+            # highest priority first, then the job that has been due longest (like run_at in SQL)
+            entry = (-job.priority, job.run_at, order, job.id)
+            heapq.heappush(self.ready.setdefault(job.queue, []), entry)
 
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
         ts = now()
@@ -145,7 +147,7 @@ class MemoryBackend:
             if not heads:
                 break
             _, queue = min(heads)
-            _, _, job_id = heapq.heappop(self.ready[queue])
+            job_id = heapq.heappop(self.ready[queue])[-1]
             ready = self.jobs.get(job_id)
             if ready is None or ready.state != "waiting":
                 continue

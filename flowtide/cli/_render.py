@@ -53,7 +53,13 @@ def short(value: Any, width: int = 60) -> str:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> Table:
-    out = Table(*columns, box=None, header_style="bold", pad_edge=False)
+    """A borderless table whose first column (an id or name) is never shortened."""
+    rows = list(rows)
+    key_width = max([len(columns[0]), *(len(str(row[0])) for row in rows)])
+    out = Table(box=None, header_style="bold", pad_edge=False)
+    out.add_column(columns[0], no_wrap=True, min_width=key_width)
+    for name in columns[1:]:
+        out.add_column(name)
     for row in rows:
         out.add_row(*row)
     return out
@@ -105,7 +111,8 @@ def event_line(event: dict[str, Any]) -> Text:
     ts = str(event.get("ts") or "")
     clock = ts[11:23] if len(ts) >= 23 else ts
     kind = str(event["type"])
-    line = Text(f"{clock}  #{event.get('seq', '?'):<3} ", style="dim")
+    line = Text()
+    line.append(f"{clock}  #{event.get('seq', '?'):<3} ", style="dim")
     line.append(f"{kind:<16}", style=_EVENT_STYLE.get(kind, "bold"))
     step = event.get("step")
     if step:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from types import FrameType
@@ -17,6 +18,7 @@ import typer
 
 from flowtide.app import App
 from flowtide.cli._common import (
+    EXIT_FAILED,
     EXIT_USAGE,
     AppOpt,
     BackendOpt,
@@ -103,6 +105,25 @@ async def _host(
         )
 
 
+def check_port(config: Config, host: str | None, port: int | None) -> None:
+    """Fail with one clear line if the HTTP port is taken (uvicorn would exit noisily)."""
+    address = host or config.server.host
+    number = config.server.port if port is None else port
+    if number == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(address, number, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot listen on {address}:{number}: {exc}", EXIT_FAILED)
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            fail(f"cannot listen on {address}:{number}: {exc.strerror}", EXIT_FAILED)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -138,6 +159,7 @@ def register(cli: typer.Typer) -> None:
             run_with_reload(cfg, host=host, port=port)
             return
         setup_logging(log_level)
+        check_port(cfg, host, port)
         _run_until_stopped(
             _host(cfg, name="dev", serve_api=True, run_worker=True, host=host, port=port)
         )
@@ -154,6 +176,7 @@ def register(cli: typer.Typer) -> None:
         """Run the API, dashboard, webhooks and scheduler (no worker)."""
         cfg = load(config, app, backend)
         setup_logging(log_level)
+        check_port(cfg, host, port)
         _run_until_stopped(
             _host(cfg, name="serve", serve_api=True, run_worker=False, host=host, port=port)
         )

@@ -180,8 +180,10 @@ def step_succeeded(
     policy: Policy = Policy(),
 ) -> Transition:
     done = JobUpdate(job.id, "completed", result=result)
-    if stored is None or stored.done.get(job.name) is not None:
-        return Transition(jobs=[done])  # the run is gone, or this completion was committed
+    if stored is None:
+        return Transition(jobs=[done])  # the run is gone: just finish the job
+    if stored.done.get(job.name) is not None:
+        return Transition()  # already committed (the handler ran twice): change nothing
     record = _bump(stored, ts)
     t = Transition(run=record, jobs=[done], state=list(effects.state))
     t.events.extend(effects.logs)
@@ -210,8 +212,10 @@ def step_failed(
     logs: list[NewEvent] | None = None,
 ) -> Transition:
     """A failed attempt: retried at ``retry_at``, or (None) the step's final failure."""
-    if stored is None or stored.done.get(job.name) is not None:
+    if stored is None:
         return Transition(jobs=[JobUpdate(job.id, "failed", error=error)])
+    if stored.done.get(job.name) is not None:
+        return Transition()  # the step's outcome is already committed: change nothing
     record = _bump(stored, ts)
     if retry_at is not None and record.status in ACTIVE_STATUSES:
         data = {

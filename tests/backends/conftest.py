@@ -81,7 +81,7 @@ async def peer(
         await b.close()
 
 
-# -- small builders shared by the conformance files (fixtures, since tests/ is no package) ------
+# -- small builders shared by the conformance files (fixtures, since tests/ is no package) ---------
 
 
 def _job(job_id: str | None = None, *, queue: str = "q", name: str = "fn", **fields: Any) -> Job:

@@ -29,7 +29,7 @@ async def commit_state(backend, *ops, clear=None):
     await backend.commit([CommitItem(None, lambda _: transition)])
 
 
-# -- events --------------------------------------------------------------------------------------
+# -- events ----------------------------------------------------------------------------------------
 
 
 async def test_events_are_numbered_1_to_n_per_run(backend, new_run, make_step_job):
@@ -45,7 +45,10 @@ async def test_events_are_numbered_1_to_n_per_run(backend, new_run, make_step_jo
     assert [e["seq"] for e in appended] == [4, 5]
     await commit_events(backend, run_b, NewEvent("flow.completed", {"result": None}))
     out = await commit_events(
-        backend, run_a, NewEvent("step.completed", {"result": 1}, "s", 1), NewEvent("flow.completed")
+        backend,
+        run_a,
+        NewEvent("step.completed", {"result": 1}, "s", 1),
+        NewEvent("flow.completed"),
     )
     assert [e["seq"] for e in out] == [6, 7]
 
@@ -155,7 +158,7 @@ async def test_list_runs_filters_by_flow_and_status(backend, new_run):
     assert (await backend.list_runs(flow="nope")).items == []
 
 
-# -- state -------------------------------------------------------------------------------------------
+# -- state -----------------------------------------------------------------------------------------
 
 
 async def test_state_set_get_delete(backend):

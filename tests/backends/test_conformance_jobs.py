@@ -25,7 +25,7 @@ async def claim_ids(backend, worker="w", queues=None, limit=10, lease=LEASE, exc
     return [j.id for j in await backend.claim(worker, queues, limit, lease, exclude)]
 
 
-# -- enqueue and dedupe ----------------------------------------------------------------------
+# -- enqueue and dedupe ----------------------------------------------------------------------------
 
 
 async def test_enqueue_stores_the_job_waiting(backend, make_job):
@@ -98,7 +98,7 @@ async def test_key_is_free_after_the_job_failed_or_was_deleted(backend, make_job
     assert await backend.enqueue([make_job("c", key="k")]) == ["c"]
 
 
-# -- claim -------------------------------------------------------------------------------------
+# -- claim -----------------------------------------------------------------------------------------
 
 
 async def test_claim_takes_highest_priority_then_oldest(backend, make_job):
@@ -108,6 +108,21 @@ async def test_claim_takes_highest_priority_then_oldest(backend, make_job):
     await backend.enqueue([make_job("mid", priority=1)])
     order = [await claim_ids(backend, limit=1) for _ in range(5)]
     assert order == [["high"], ["mid"], ["low-old"], ["low-new"], []]
+
+
+async def test_age_is_the_time_a_job_became_due(backend, make_job, wait_until):
+    """A delayed job or a retry queues behind jobs that were due before it (FIFO by run_at)."""
+    await backend.enqueue([make_job("retried")])
+    await backend.claim("w", None, 1, LEASE)
+    await backend.enqueue([make_job("delayed", run_at=now() + 0.2)])
+    await backend.enqueue([make_job("first")])
+    await finish(backend, "retried", "waiting", error={"type": "E", "message": "again"})
+    await backend.enqueue([make_job("second")])
+    delayed = await backend.get_job("delayed")
+    await wait_until(lambda: now() > delayed.run_at, timeout=5)
+    await backend.enqueue([make_job("third")])
+    order = [await claim_ids(backend, limit=1) for _ in range(5)]
+    assert order == [["first"], ["retried"], ["second"], ["delayed"], ["third"]]
 
 
 async def test_claim_keeps_the_order_of_one_batch(backend, make_job):
@@ -171,7 +186,7 @@ async def test_paused_queue_is_listed_even_without_jobs(backend):
     assert sum(counts["idle"].values()) == 0
 
 
-# -- leases ------------------------------------------------------------------------------------
+# -- leases ----------------------------------------------------------------------------------------
 
 
 async def test_expired_lease_is_reclaimed(backend, new_run, make_step_job, wait_until):
@@ -251,7 +266,7 @@ async def test_release_gives_jobs_back_without_counting_the_attempt(backend, mak
     assert (again.id, again.attempt) == ("a", 1)
 
 
-# -- job updates through commit -----------------------------------------------------------------
+# -- job updates through commit --------------------------------------------------------------------
 
 
 async def test_job_update_requeues_with_a_delay_and_can_reset_attempts(
@@ -292,7 +307,7 @@ async def test_completed_job_keeps_its_result(backend, make_job):
     assert await claim_ids(backend) == []
 
 
-# -- queues, listing, deletion --------------------------------------------------------------------
+# -- queues, listing, deletion ---------------------------------------------------------------------
 
 
 async def test_queue_counts(backend, make_job):
@@ -354,9 +369,10 @@ async def test_delete_job(backend, make_job):
     assert await claim_ids(backend) == []
     await finish(backend, "a")
     assert await backend.delete_job("a") is True
-    assert "q" not in await backend.queue_counts() or sum(
-        (await backend.queue_counts())["q"].values()
-    ) == 0
+    assert (
+        "q" not in await backend.queue_counts()
+        or sum((await backend.queue_counts())["q"].values()) == 0
+    )
 
 
 async def test_two_claimers_never_get_the_same_job(backend, peer, make_job):

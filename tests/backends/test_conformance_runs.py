@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 
 from flowtide._util.clock import now
 from flowtide._util.ids import uuid7
+from flowtide.backends import BackendUnavailable, create_backend
 from flowtide.backends.base import CommitItem, JobUpdate, StateOp, Timer, Transition
-from flowtide.events import LIFECYCLE_TYPES, NewEvent, RunRecord
+from flowtide.events import NewEvent, RunRecord
 
 LEASE = 30.0
 
@@ -48,7 +50,7 @@ def full_transition(run_id: str, make_step_job) -> Transition:
     )
 
 
-# -- commit atomicity --------------------------------------------------------------------------
+# -- commit atomicity ------------------------------------------------------------------------------
 
 
 async def test_a_decide_that_raises_leaves_nothing_visible(backend, make_step_job):
@@ -65,7 +67,11 @@ async def test_a_decide_that_raises_leaves_nothing_visible(backend, make_step_jo
     # and the same transition does commit when decide succeeds
     await backend.commit([CommitItem(run_id, lambda _: full)])
     assert (await backend.get_run(run_id)) is not None
+    assert [e["type"] for e in await backend.read_events(run_id)] == ["flow.started"]
     assert (await backend.get_job(f"{run_id}:a")) is not None
+    assert await backend.get_state(run_id, "k") == (True, 1)
+    assert [t.id for t in await backend.claim_timers(now(), 100, LEASE)] == [f"t:{run_id}"]
+    assert len(await backend.read_feed(0)) == 1
 
 
 async def assert_nothing_of(backend, run_id: str) -> None:
@@ -103,7 +109,7 @@ async def test_a_batch_that_raises_leaves_existing_runs_unchanged(backend, new_r
     assert [e["seq"] for e in await backend.read_events(run_id)] == [1]
 
 
-# -- run records -------------------------------------------------------------------------------
+# -- run records -----------------------------------------------------------------------------------
 
 
 async def test_run_record_round_trips_and_versions_increase(backend, new_run):
@@ -213,7 +219,7 @@ async def test_cancel_run_jobs_cancels_only_waiting_and_delayed_jobs_of_that_run
     ]
     await new_run(run_id, jobs=jobs[:1])
     await backend.claim("w", None, 10, LEASE)
-    await backend.enqueue(jobs[1:] + [make_step_job(other, "waiting"), make_job("fn")])
+    await backend.enqueue([*jobs[1:], make_step_job(other, "waiting"), make_job("fn")])
     await backend.commit(
         [CommitItem(run_id, lambda s: Transition(run=bump(s), cancel_run_jobs=True))]
     )
@@ -236,3 +242,81 @@ async def test_enqueue_in_a_transition_dedupes_by_id(backend, new_run, make_step
     await backend.commit([CommitItem(run_id, decide)])
     assert (await backend.get_job(f"{run_id}:a")).input == 1
     assert sum((await backend.queue_counts())["q"].values()) == 1
+
+
+async def test_parallel_commits_to_one_run_lose_nothing_and_join_once(
+    backend, peer, new_run, make_step_job
+):
+    """Fan-in: N completions committed at once through two handles; the join starts once."""
+    run_id = await new_run()
+    parts = [f"p{i}" for i in range(12)]
+
+    def complete(part):
+        def decide(stored):
+            record = bump(stored, tokens={**stored.tokens, part: True})
+            t = Transition(run=record, events=[NewEvent("step.completed", {}, part, 1)])
+            if all(p in record.tokens for p in parts) and "join" not in record.started:
+                record.started = [*record.started, "join"]
+                t.enqueue.append(make_step_job(run_id, "join"))
+                t.events.append(NewEvent("log", {"message": "join started"}))
+            return t
+
+        return decide
+
+    await asyncio.gather(
+        *(
+            (backend if i % 2 else peer).commit([CommitItem(run_id, complete(part))])
+            for i, part in enumerate(parts)
+        )
+    )
+    record = await backend.get_run(run_id)
+    assert record.version == 1 + len(parts)
+    assert set(record.tokens) == set(parts)
+    assert record.started == ["join"]
+    events = await backend.read_events(run_id)
+    assert [e["seq"] for e in events] == list(range(1, len(parts) + 3))
+    assert sum(1 for e in events if e["type"] == "log") == 1
+    assert (await backend.get_job(f"{run_id}:join")).state == "waiting"
+
+
+async def test_everything_survives_a_reopen(backend, backend_factory, backend_url, make_job):
+    if not backend_factory.shared_url:
+        pytest.skip(f"{backend_factory.name} keeps nothing when closed")
+    run_id = uuid7()
+    ts = now()
+    record = RunRecord(run_id, "f", "running", {"x": 1}, ts, ts, version=1)
+    transition = Transition(
+        run=record,
+        events=[NewEvent("flow.started", {"input": {"x": 1}})],
+        state=[StateOp(run_id, "k", "set", [1])],
+        timers=[Timer("t1", ts - 1, "stall", {"run_id": run_id})],
+    )
+    await backend.commit([CommitItem(run_id, lambda _: transition)])
+    await backend.enqueue([make_job("j", key="k", input={"a": 1})])
+    await backend.set_paused("p", True)
+    await backend.close()
+
+    reopened = create_backend(backend_url)
+    await reopened.open()
+    try:
+        assert (await reopened.get_run(run_id)) == record
+        assert [e["type"] for e in await reopened.read_events(run_id)] == ["flow.started"]
+        assert await reopened.get_state(run_id, "k") == (True, [1])
+        assert (await reopened.get_job("j")).input == {"a": 1}
+        assert await reopened.enqueue([make_job("j2", key="k")]) == ["j"]
+        assert await reopened.paused_queues() == {"p"}
+        assert [t.id for t in await reopened.claim_timers(now(), 10, LEASE)] == ["t1"]
+    finally:
+        await reopened.close()  # the fixture closes `backend` again: close is idempotent
+
+
+async def test_an_unusable_location_is_reported_as_backend_unavailable(backend_factory, tmp_path):
+    if not backend_factory.shared_url:
+        pytest.skip(f"{backend_factory.name} needs no location")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    url = backend_factory.url(blocker)  # a path below a regular file cannot be created
+    b = create_backend(url)
+    with pytest.raises(BackendUnavailable) as info:
+        await b.open()
+    assert "\n" not in str(info.value)

@@ -14,7 +14,7 @@ async def set_timers(backend, *timers, cancel=()):
     await backend.commit([CommitItem(None, lambda _: transition)])
 
 
-# -- timers --------------------------------------------------------------------------------------
+# -- timers ----------------------------------------------------------------------------------------
 
 
 async def test_only_due_timers_are_claimed_in_due_order(backend):

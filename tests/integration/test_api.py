@@ -318,7 +318,7 @@ async def test_queues_overview_pause_and_resume(api: Api) -> None:
 
     r = await api.client.post("/api/queues/emails/pause")
     assert r.status_code == 200 and r.json() == {"name": "emails", "paused": True}
-    job_id = (await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 1}}))
+    job_id = await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 1}})
     job_id = job_id.json()["job_id"]
     queues = {q["name"]: q for q in (await api.client.get("/api/queues")).json()["items"]}
     assert queues["emails"]["paused"] is True
@@ -391,7 +391,9 @@ async def test_enqueue(api: Api) -> None:
     second = (await api.client.post("/api/jobs", json=body)).json()["job_id"]
     assert first == second  # the key deduplicates unfinished jobs
 
-    r = await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 2}, "delay": "1h"})
+    r = await api.client.post(
+        "/api/jobs", json={"function": "flaky", "input": {"n": 2}, "delay": "1h"}
+    )
     assert r.status_code == 201
     job = (await api.client.get(f"/api/jobs/{r.json()['job_id']}")).json()
     assert job["state"] == "delayed"
@@ -422,7 +424,7 @@ async def test_enqueue(api: Api) -> None:
 
 async def test_retry_job(api: Api) -> None:
     api.gates.fail_once.add(3)
-    job_id = (await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 3}}))
+    job_id = await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 3}})
     job_id = job_id.json()["job_id"]
     job = await api.wait_job(job_id, "failed")
     assert "failed once" in job["error"]["message"]
@@ -438,7 +440,7 @@ async def test_retry_job(api: Api) -> None:
 
 
 async def test_delete_job(api: Api) -> None:
-    done = (await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 1}}))
+    done = await api.client.post("/api/jobs", json={"function": "flaky", "input": {"n": 1}})
     done_id = done.json()["job_id"]
     await api.wait_job(done_id, "completed")
     r = await api.client.delete(f"/api/jobs/{done_id}")
@@ -454,7 +456,7 @@ async def test_delete_job(api: Api) -> None:
     assert (await api.client.delete(f"/api/jobs/{active}")).status_code == 200
 
 
-# -- operations and pages ---------------------------------------------------------------------------
+# -- operations and pages ------------------------------------------------------------------------
 async def test_health_ready_and_metrics(api: Api) -> None:
     r = await api.client.get("/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
@@ -519,7 +521,7 @@ async def test_dashboard_pages(api: Api) -> None:
         assert "http://" not in r.text and "https://" not in r.text  # no CDN
 
 
-# -- auth -------------------------------------------------------------------------------------------
+# -- auth ---------------------------------------------------------------------------------------
 async def test_bearer_token(tmp_path: Path) -> None:
     async with api_harness("memory", tmp_path, token="s3cret") as api:
         client = api.client

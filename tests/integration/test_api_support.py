@@ -113,7 +113,9 @@ class Api:
 
     async def start_with_token(self, flow: str, input: Any, token: str) -> str:
         headers = {"Authorization": f"Bearer {token}"}
-        r = await self.client.post(f"/api/flows/{flow}/runs", json={"input": input}, headers=headers)
+        r = await self.client.post(
+            f"/api/flows/{flow}/runs", json={"input": input}, headers=headers
+        )
         assert r.status_code == 201, r.text
         run_id: str = r.json()["run_id"]
         return run_id
@@ -183,7 +185,11 @@ class _Server(uvicorn.Server):
 async def serve(api: FastAPI) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """Run ``api`` on a real uvicorn server on a free port; yield its base URL."""
     config = uvicorn.Config(
-        api, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
+        api,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
         timeout_graceful_shutdown=2,
     )
     server = _Server(config)

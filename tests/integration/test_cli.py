@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,13 @@ def test_not_yet_available_commands(app_dir: Path, args: tuple[str, ...]) -> Non
     result = flowtide(app_dir, *args)
     assert result.code == 2
     assert "not yet available in this version" in result.error_line
+
+
+def test_serve_on_a_taken_port_is_one_line(app_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = flowtide(app_dir, "serve", "--port", str(port))
+    assert result.code != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.error_line

@@ -268,3 +268,20 @@ async def test_stall_detection_only_when_work_is_lost(backend_url: str) -> None:
         events = await app.backend.read_events(lost)
     assert view["status"] == "stalled"
     assert types_of(events)[-2:] == ["step.stalled", "flow.stalled"]
+
+
+async def test_heartbeats_keep_a_long_job_leased(backend_url: str) -> None:
+    flow = Flow("longer_than_lease")
+
+    @flow.entry()
+    async def slow(_: Any, ctx: Context) -> int:
+        await asyncio.sleep(1.2)
+        return ctx.attempt
+
+    config = make_config(backend_url, worker={"lease": 0.4})
+    async with running_app(backend_url, flow, config=config) as (app, _):
+        run_id = await app.start("longer_than_lease")
+        view = await app.wait(run_id, timeout=10)
+        events = await app.backend.read_events(run_id)
+    assert view["result"] == 1
+    assert "step.retrying" not in types_of(events)

@@ -102,7 +102,7 @@ def test_flowtide_toml_wins_over_pyproject(tmp_path):
 
 
 def test_pyproject_without_a_flowtide_section_gives_defaults(tmp_path):
-    write(tmp_path / "pyproject.toml", '[tool.black]\nline-length = 80\n')
+    write(tmp_path / "pyproject.toml", "[tool.black]\nline-length = 80\n")
     assert load_config(root=tmp_path, environ={}).backend == DEFAULT_BACKEND
 
 

@@ -106,7 +106,11 @@ def test_a_failed_run():
 
 @pytest.mark.parametrize("terminal", ["canceled", "stalled"])
 def test_canceled_and_stalled_runs(terminal):
-    h = History().add("flow.started", {"input": 1, "trigger": None}).add("step.started", None, "a", 1)
+    h = (
+        History()
+        .add("flow.started", {"input": 1, "trigger": None})
+        .add("step.started", None, "a", 1)
+    )
     if terminal == "stalled":
         h.add("step.stalled", {"reason": "r"}, "a")
     h.add(f"flow.{terminal}", {"reason": "r"}, at=9)

@@ -445,7 +445,8 @@ class SQLiteBackend:
         self, run_id: str, after: int = 0, limit: int | None = None
     ) -> list[Event]:
         def work() -> list[Event]:
-            rows = self.db.execute(Q["read_events"], (run_id, after, -1 if limit is None else limit)).fetchall()
+            params = (run_id, after, -1 if limit is None else limit)
+            rows = self.db.execute(Q["read_events"], params).fetchall()
             return [loads(body) for (body,) in rows]
 
         return await self._run(work)

@@ -39,9 +39,14 @@ async def list_jobs(
     cursor: str | None = None,
 ) -> JSONResponse:
     await _require_queue(service, queue)
-    if cursor and not cursor.isdigit():
-        raise ApiError(400, "invalid_cursor", f"cursor {cursor!r} is not one this API returned")
-    page = await service.backend.list_jobs(queue, state=state, limit=limit, cursor=cursor or None)
+    try:
+        page = await service.backend.list_jobs(
+            queue, state=state, limit=limit, cursor=cursor or None
+        )
+    except ValueError:
+        raise ApiError(
+            400, "invalid_cursor", f"cursor {cursor!r} is not one this API returned"
+        ) from None
     items = [job.to_json() for job in page.items]
     return json_response({"items": items, "next_cursor": page.next_cursor})
 
