@@ -153,10 +153,20 @@ def _apply(config: Config, data: Mapping[str, Any], where: str) -> None:
                 setattr(section, sub, _coerce(f"{key}.{sub}", kind, subvalue))
         elif key in _TOP:
             if key in ("queue", "store", "stream"):
-                continue  # per-facet overrides: accepted, the single backend serves every facet
+                _check_facet(key, value, data.get("backend", config.backend), where)
+                continue
             setattr(config, key, _coerce(key, _TOP[key], value))
         else:
             raise ConfigError(f"{where}: unknown config key {key}")
+
+
+def _check_facet(key: str, value: Any, backend: Any, where: str) -> None:
+    """Per-facet overrides are reserved: today one backend serves queue, store and stream."""
+    if value != backend:
+        raise ConfigError(
+            f"{where}: config key {key}: a separate {key} backend is not supported in this "
+            f"version; set `backend` instead (or make {key} equal to it)"
+        )
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

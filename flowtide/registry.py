@@ -7,6 +7,7 @@ raised when the app loads, never later while a run is in flight.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 import typing
@@ -414,6 +415,15 @@ def _module_names(entry: str, root: Path) -> list[str]:
     return names
 
 
+def _module_file(name: str) -> str:
+    """The file a module would be loaded from, for error messages ('' if unknown)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return ""
+    return spec.origin if spec is not None and spec.origin else ""
+
+
 def discover(app: Iterable[str], root: Path | None = None, step_timeout: float = 300.0) -> Registry:
     """Import every module named by ``app`` (directories, ``.py`` files or import paths)."""
     registry = Registry()
@@ -428,9 +438,10 @@ def discover(app: Iterable[str], root: Path | None = None, step_timeout: float =
             except ModuleNotFoundError as exc:
                 if exc.name == name or name.startswith(f"{exc.name}."):
                     raise DefinitionError(f"cannot import app module {name!r}: {exc}") from None
-                raise DefinitionError(f"error importing {name!r}: {exc}") from exc
+                file = _module_file(name)
+                raise DefinitionError(f"error importing {name!r}: {exc}", file=file) from exc
             except Exception as exc:
-                file = getattr(exc, "filename", None) or name
+                file = getattr(exc, "filename", None) or _module_file(name)
                 raise DefinitionError(
                     f"error importing {name!r}: {type(exc).__name__}: {exc}", file=str(file)
                 ) from exc

@@ -20,7 +20,11 @@ WORKLOADS: tuple[str, ...] = ("enqueue", "enqueue_bulk", "drain", "chain3", "lat
 #: Full-size n per workload (jobs, jobs, chain runs, latency samples).
 DEFAULT_N: dict[str, int] = {
     "enqueue_bulk": 10_000,
-    "enqueue": 10_000, "drain": 10_000, "chain3": 1_000, "latency": 200}
+    "enqueue": 10_000,
+    "drain": 10_000,
+    "chain3": 1_000,
+    "latency": 200,
+}
 
 #: Global wall-clock budget for one workload run, in seconds.
 WORKLOAD_TIMEOUT_S = 120.0

@@ -144,8 +144,14 @@ Decide = Callable[[RunRecord | None], Transition]
 
 @dataclass(slots=True)
 class CommitItem:
+    """One decision to commit. With ``attempt_of=(job_id, attempt)`` the item is skipped
+    (nothing written, no events returned) unless that job is still active in that attempt:
+    a worker whose lease was lost and whose job another worker reclaimed must not record a
+    failure over the newer attempt."""
+
     run_id: str | None
     decide: Decide
+    attempt_of: tuple[str, int] | None = None
 
 
 @dataclass(slots=True)

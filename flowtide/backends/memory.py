@@ -182,6 +182,9 @@ class MemoryBackend:
         pending: dict[str, RunRecord] = {}
         decided = []
         for item in items:
+            if item.attempt_of is not None and not self._current(*item.attempt_of):
+                decided.append((item.run_id, Transition()))
+                continue
             record = None
             if item.run_id:
                 record = pending.get(item.run_id) or self.runs.get(item.run_id)
@@ -192,6 +195,10 @@ class MemoryBackend:
         out = [self._apply(run_id, transition, ts) for run_id, transition in decided]
         self._notifier.notify()
         return out
+
+    def _current(self, job_id: str, attempt: int) -> bool:
+        job = self.jobs.get(job_id)
+        return job is not None and job.state == "active" and job.attempt == attempt
 
     def _apply(self, run_id: str | None, t: Transition, ts: float) -> list[Event]:
         if t.run is not None:

@@ -102,9 +102,7 @@ def start_run(
         run=record,
         events=[NewEvent("flow.started", {"input": payload, "trigger": trigger})],
         enqueue=[_step_job(graph, record, entry, payload, ts)],
-        timers=[
-            Timer(stall_timer_id(run_id), stall_at, "stall", {"run_id": run_id})
-        ],
+        timers=[Timer(stall_timer_id(run_id), stall_at, "stall", {"run_id": run_id})],
     )
 
 

@@ -256,13 +256,15 @@ class Worker:
     def _outcome(self, job: Job, attempt: Attempt, ctx: Context | None = None) -> CommitItem:
         effects = ctx._buffer.effects(ctx._scope) if ctx is not None else orch.NO_EFFECTS
         ts = now()
+        # A failure counts only while this is still the job's current attempt.
+        guard = None if attempt.ok else (job.id, job.attempt)
         if job.run_id is None:
             if attempt.ok:
                 t = orch.function_succeeded(job, attempt.result, effects)
             else:
                 assert attempt.error is not None
                 t = orch.function_failed(job, attempt.error, self._retry_at(job, attempt))
-            return CommitItem(None, lambda _: t)
+            return CommitItem(None, lambda _: t, guard)
         graph = self.registry.flows.get(job.flow or "")
         policy = self.service.policy
         retry_at = None if attempt.ok else self._retry_at(job, attempt)
@@ -279,4 +281,4 @@ class Worker:
                 graph, record, job, attempt.error, retry_at, ts, policy, effects.logs
             )
 
-        return CommitItem(job.run_id, decide)
+        return CommitItem(job.run_id, decide, guard)

@@ -387,3 +387,27 @@ async def test_two_claimers_never_get_the_same_job(backend, peer, make_job):
     a, b = await asyncio.gather(drain(backend, "w1"), drain(peer, "w2"))
     assert not set(a) & set(b)
     assert sorted(a + b) == [f"j{i:02}" for i in range(40)]
+
+
+# -- stale attempts --------------------------------------------------------------------------------
+
+
+async def test_commit_guarded_by_attempt_skips_a_stale_attempt(backend, make_job):
+    (job_id,) = await backend.enqueue([make_job()])
+    (first,) = await backend.claim("w1", None, 1, lease=0.05)
+    await asyncio.sleep(0.1)  # the lease of w1 expires
+    (second,) = await backend.claim("w2", None, 1, lease=30)
+    assert second.id == job_id and second.attempt == first.attempt + 1
+    stale = JobUpdate(job_id, "failed", error={"message": "stale"})
+    results = await backend.commit(
+        [CommitItem(None, lambda _: Transition(jobs=[stale]), (job_id, first.attempt))]
+    )
+    assert results == [[]]
+    job = await backend.get_job(job_id)
+    assert job is not None and job.state == "active" and job.attempt == second.attempt
+    current = JobUpdate(job_id, "failed", error={"message": "current"})
+    await backend.commit(
+        [CommitItem(None, lambda _: Transition(jobs=[current]), (job_id, second.attempt))]
+    )
+    job = await backend.get_job(job_id)
+    assert job is not None and job.state == "failed" and job.error == {"message": "current"}

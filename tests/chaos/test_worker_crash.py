@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from flowtide import App, load_config
 from tests._processes import flowtide_processes, write_app
@@ -42,14 +43,17 @@ APP = textwrap.dedent(
 )
 
 
-async def test_sigkilled_worker_loses_nothing_and_commits_once(tmp_path: Path) -> None:
+async def test_sigkilled_worker_loses_nothing_and_commits_once(
+    tmp_path: Path, wait_until: Any
+) -> None:
     write_app(tmp_path, APP, "sqlite:///flowtide.db", ["[worker]", 'lease = "1s"'])
     config = load_config(root=tmp_path, path=tmp_path / "flowtide.toml")
     with flowtide_processes(tmp_path) as procs:
         async with App(config) as app:
             first = procs.start("worker", name="worker-a")
             run_id = await app.start("crashy")
-            await _wait_for_file(tmp_path / "slow-attempt-1")
+            marker = tmp_path / "slow-attempt-1"
+            await wait_until(marker.exists, timeout=30, what="the step to start")
             first.kill()  # SIGKILL while `slow` is executing
             assert first.popen.wait(10) == -9
             procs.start("worker", name="worker-b")
@@ -64,13 +68,3 @@ async def test_sigkilled_worker_loses_nothing_and_commits_once(tmp_path: Path) -
     assert (tmp_path / "after-runs").read_text() == "ran\n"
     lost = [e for e in events if e["type"] == "step.retrying" and e["step"] == "slow"]
     assert lost and lost[0]["data"]["error"]["type"] == "LeaseExpired"
-
-
-async def _wait_for_file(path: Path, timeout: float = 30.0) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} did not appear within {timeout}s"
-        await asyncio.sleep(0.02)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -84,7 +85,7 @@ async def test_retries_with_fixed_backoff_then_success(backend_url: str) -> None
     retrying = [e for e in events if e["type"] == "step.retrying"]
     assert retrying[0]["data"]["error"]["message"] == "boom 1"
     assert retrying[0]["data"]["next_attempt"] == 2
-    assert all(b - a >= 0.14 for a, b in zip(calls, calls[1:], strict=False))
+    assert all(b - a >= 0.14 for a, b in itertools.pairwise(calls))
 
 
 async def test_exponential_backoff_delays_grow(backend_url: str) -> None:

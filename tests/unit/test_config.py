@@ -249,6 +249,12 @@ def test_stall_timeout_auto(tmp_path):
     assert load_config(root=tmp_path, environ={}).flow.stall_timeout is None
 
 
-def test_per_facet_backend_keys_are_accepted(tmp_path):
-    write(tmp_path / "flowtide.toml", 'queue = "memory://"\nstore = "memory://"\n')
-    assert load_config(root=tmp_path, environ={}).backend == DEFAULT_BACKEND
+def test_per_facet_backend_keys_equal_to_the_backend_are_accepted(tmp_path):
+    write(tmp_path / "flowtide.toml", 'backend = "memory://"\nqueue = "memory://"\n')
+    assert load_config(root=tmp_path, environ={}).backend == "memory://"
+
+
+def test_a_separate_facet_backend_is_refused_with_the_key_named(tmp_path):
+    write(tmp_path / "flowtide.toml", 'queue = "memory://"\n')
+    with pytest.raises(ConfigError, match="config key queue"):
+        load_config(root=tmp_path, environ={})

@@ -94,6 +94,7 @@ class SQLiteBackend:
         self._watch: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(1, "flowtide-sqlite")
         self._watch_thread = ThreadPoolExecutor(1, "flowtide-sqlite-watch")
+        self._closed = False
         self._notifier = Notifier()
         self._watcher: asyncio.Task[None] | None = None
         self._waiting = 0
@@ -138,6 +139,11 @@ class SQLiteBackend:
             raise BackendUnavailable(f"sqlite {self.path}: {exc}") from exc
 
     async def open(self) -> None:
+        if self._closed:  # reopening after close: the old threads are gone
+            self._thread = ThreadPoolExecutor(1, "flowtide-sqlite")
+            self._watch_thread = ThreadPoolExecutor(1, "flowtide-sqlite-watch")
+            self._closed = False
+
         def connect() -> None:
             self._db = self._connect()
             self._migrate(self._db)
@@ -163,6 +169,7 @@ class SQLiteBackend:
             self._watch = None
         self._thread.shutdown(wait=True)
         self._watch_thread.shutdown(wait=True)
+        self._closed = True
 
     async def ping(self) -> None:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
@@ -317,8 +324,11 @@ class SQLiteBackend:
         ts = now()
 
         def work(db: sqlite3.Connection) -> list[list[Event]]:
-            out = []
+            out: list[list[Event]] = []
             for item in items:
+                if item.attempt_of is not None and not self._current(db, *item.attempt_of):
+                    out.append([])
+                    continue
                 row = None
                 if item.run_id is not None:
                     row = db.execute(Q["select_run"], (item.run_id,)).fetchone()
@@ -331,6 +341,11 @@ class SQLiteBackend:
         result: list[list[Event]] = await self._run(self._write, work)
         self._notifier.notify()
         return result
+
+    @staticmethod
+    def _current(db: sqlite3.Connection, job_id: str, attempt: int) -> bool:
+        row = db.execute(Q["job_attempt"], (job_id,)).fetchone()
+        return row is not None and row[0] == "active" and row[1] == attempt
 
     def _apply(
         self,

@@ -27,6 +27,9 @@ ON CONFLICT DO NOTHING;
 SELECT id FROM jobs
 WHERE queue = ? AND key = ? AND state IN ('waiting', 'delayed', 'active');
 
+-- name: job_attempt
+SELECT state, attempt FROM jobs WHERE id = ?;
+
 -- name: claim_due
 UPDATE jobs SET state = 'active', attempt = attempt + 1, worker = ?, lease_until = ?
 WHERE id IN (
@@ -34,7 +37,7 @@ WHERE id IN (
     WHERE state IN ('waiting', 'delayed') AND run_at <= ?
       AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)
       {queue_filter}
-    ORDER BY priority DESC, run_at
+    ORDER BY priority DESC, run_at, rowid
     LIMIT ?
 )
 RETURNING id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, input, reclaims;
