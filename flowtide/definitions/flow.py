@@ -144,6 +144,27 @@ class Flow:
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, steps={[s.name for s in self.steps]})"
 
+    @overload
+    def entry(
+        self,
+        name: str,
+        *,
+        handler: str,
+        emits: Sequence[str] | str | None = None,
+        triggers: Sequence[Trigger] = (),
+        **options: Any,
+    ) -> StepDef: ...
+
+    @overload
+    def entry(
+        self,
+        name: str | None = None,
+        *,
+        emits: Sequence[str] | str | None = None,
+        triggers: Sequence[Trigger] = (),
+        **options: Any,
+    ) -> Callable[[Handler], StepDef]: ...
+
     def entry(
         self,
         name: str | None = None,
@@ -152,7 +173,7 @@ class Flow:
         triggers: Sequence[Trigger] = (),
         handler: str | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> StepDef | Callable[[Handler], StepDef]:
         """Declare the entry step: a decorator, or with ``handler=`` the step itself."""
         return self._declare(name, True, (), emits, triggers, handler, options)
 
@@ -247,6 +268,22 @@ def function(name: Handler, /) -> FunctionDef: ...
 
 @overload
 def function(
+    name: str,
+    /,
+    *,
+    handler: str,
+    queue: str | None = None,
+    retries: int = 0,
+    backoff: Backoff | None = None,
+    timeout: Duration | None = None,
+    concurrency: int | None = None,
+    priority: int = 0,
+    runtime: Runtime = "python",
+) -> FunctionDef: ...
+
+
+@overload
+def function(
     name: str | None = None,
     /,
     *,
@@ -257,8 +294,7 @@ def function(
     concurrency: int | None = None,
     priority: int = 0,
     runtime: Runtime = "python",
-    handler: str | None = None,
-) -> Any: ...
+) -> Callable[[Handler], FunctionDef]: ...
 
 
 def function(
@@ -273,7 +309,7 @@ def function(
     priority: int = 0,
     runtime: Runtime = "python",
     handler: str | None = None,
-) -> Any:
+) -> FunctionDef | Callable[[Handler], FunctionDef]:
     """Declare a standalone queue function: ``@function(queue=...)``, ``@function`` or
     ``function("name", runtime="node", handler="path.mjs")``."""
 
