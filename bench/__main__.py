@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, module in [("flowtide", flowtide_side), *((p, PEERS[p]) for p in peers)]:
             t0 = time.perf_counter()
             print(f"  {label}: {name} ...", file=sys.stderr, flush=True)
-            row[name] = module.run(workload, n)
+            try:
+                row[name] = module.run(workload, n)
+            except Exception as exc:  # one peer's failure must not lose the other rows
+                print(f"    {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                row[name] = None
             print(f"    {_fmt(row[name])} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         results[workload] = row
     _print_table(results, peers)

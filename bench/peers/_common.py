@@ -15,16 +15,37 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-WORKLOADS: tuple[str, ...] = ("enqueue", "enqueue_bulk", "drain", "chain3", "latency")
+WORKLOADS: tuple[str, ...] = (
+    "enqueue",
+    "enqueue_bulk",
+    "drain",
+    "chain3",
+    "latency",
+    "state_get",
+    "append",
+)
 
-#: Full-size n per workload (jobs, jobs, chain runs, latency samples).
+#: Full-size n per workload (jobs, jobs, jobs, chain runs, latency samples, reads, appends).
 DEFAULT_N: dict[str, int] = {
     "enqueue_bulk": 10_000,
     "enqueue": 10_000,
     "drain": 10_000,
     "chain3": 1_000,
     "latency": 200,
+    "state_get": 1_000,
+    "append": 2_000,
 }
+
+#: The stored item read by ``state_get``: the same value flowtide's ``state_probe`` flow
+#: stores with ``ctx.state.set`` (a small dict holding one 64-character string).
+STATE_KEY = "key"
+STATE_VALUE: dict[str, str] = {"value": "x" * 64}
+
+
+def append_record(i: int) -> dict[str, int]:
+    """The small record written by the i-th ``append`` call (flowtide's log-event payload)."""
+    return {"message": i}
+
 
 #: Global wall-clock budget for one workload run, in seconds.
 WORKLOAD_TIMEOUT_S = 120.0

@@ -25,7 +25,15 @@ if __package__ in (None, ""):
 from bench.peers import dbos_peer, huey_peer
 from bench.peers._common import DEFAULT_N, WORKLOADS, PeerResult
 
-SMALL_N: dict[str, int] = {"enqueue": 500, "drain": 500, "chain3": 50, "latency": 30}
+SMALL_N: dict[str, int] = {
+    "enqueue": 500,
+    "enqueue_bulk": 500,
+    "drain": 500,
+    "chain3": 50,
+    "latency": 30,
+    "state_get": 100,
+    "append": 200,
+}
 PEERS: dict[str, ModuleType] = {huey_peer.NAME: huey_peer, dbos_peer.NAME: dbos_peer}
 
 

@@ -16,6 +16,17 @@
 * latency: the worker child runs the two-step workflow directly (in-process, one at a
   time, no queue hop, since the steps run inside one workflow); the gap is between the
   end of step 1 and the start of step 2, i.e. DBOS checkpointing step 1's output.
+* state_get: DBOS's durable key-value item is a workflow event. The worker child runs one
+  workflow that calls ``DBOS.set_event(key, value)`` (committed, checkpointed) and then a
+  ``@DBOS.step`` that times n ``DBOS.get_event(workflow_id, key)`` reads of it. Inside a
+  step get_event is a plain read (not checkpointed, no durable timeout); on an event that
+  is already set it runs two short SELECT transactions (the existence check, then the
+  value read), each ``BEGIN IMMEDIATE`` as DBOS configures SQLite.
+* append: the worker child runs one workflow that times n ``DBOS.write_stream(key,
+  record)`` calls (one append to the workflow's stream each, checkpointed as an
+  operation: stream INSERT + operation_outputs INSERT in one transaction). The note also
+  gives n ``DBOS.set_event(f"k{i}", record)`` calls (event upsert + history row +
+  checkpoint in one transaction) from the same workflow.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from ._common import (
     PeerResult,
     child_process,
     latency_result,
+    percentile,
     rate,
     read_ready_time,
     temp_dir,
@@ -243,13 +255,18 @@ def _run_chain3(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     }
 
 
-def _run_latency(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+def _run_probe(tmp: Path, n: int, deadline: Deadline, mode: str) -> Any:
+    """Run one ``_dbos_worker --mode`` probe in a fresh worker child; its JSON result."""
     url = _prepare(tmp / "dbos.sqlite")
-    out = tmp / "latency.json"
-    extra = ["--mode", "latency", "--n", str(n), "--out", str(out)]
+    out = tmp / f"{mode}.json"
+    extra = ["--mode", mode, "--n", str(n), "--out", str(out)]
     with _worker(tmp, url, deadline, extra) as (child, _t_ready):
-        wait_for(out.exists, deadline, f"waiting for {n} latency workflows", child, 0.02)
-        samples: list[list[float]] = json.loads(out.read_text())
+        wait_for(out.exists, deadline, f"waiting for the {mode} probe (n={n})", child, 0.02)
+        return json.loads(out.read_text())
+
+
+def _run_latency(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+    samples: list[list[float]] = _run_probe(tmp, n, deadline, "latency")
     if len(samples) != n:
         raise RuntimeError(f"expected {n} latency samples, got {len(samples)}")
     gaps_ms = [(t2_start - t1_end) * 1000.0 for t1_end, t2_start in samples]
@@ -261,12 +278,41 @@ def _run_latency(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     )
 
 
+def _run_state_get(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+    timings: list[float] = _run_probe(tmp, n, deadline, "state_get")
+    if len(timings) != n:
+        raise RuntimeError(f"expected {n} get_event timings, got {len(timings)}")
+    return latency_result(
+        timings,
+        "DBOS.get_event(workflow_id, key) of an event already set by DBOS.set_event "
+        "(pickled dict with a 64-char string), n reads one after another inside a "
+        "@DBOS.step of the same workflow in the worker child (plain read, not checkpointed)",
+    )
+
+
+def _run_append(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+    out: dict[str, list[float]] = _run_probe(tmp, n, deadline, "append")
+    stream, events = out["write_stream"], out["set_event"]
+    if len(stream) != n or len(events) != n:
+        raise RuntimeError(f"expected {n} timings each, got {len(stream)} / {len(events)}")
+    return latency_result(
+        stream,
+        "DBOS.write_stream('log', {'message': i}) called n times from one workflow body in "
+        "the worker child, each a checkpointed operation (stream row + operation_outputs "
+        "row, one transaction); for comparison DBOS.set_event(f'k{i}', {'message': i}) n "
+        f"times from the same workflow: p50 {percentile(events, 50):.3f} ms, "
+        f"p95 {percentile(events, 95):.3f} ms",
+    )
+
+
 _RUNNERS = {
     "enqueue": _run_enqueue,
     "enqueue_bulk": _run_enqueue_bulk,
     "drain": _run_drain,
     "chain3": _run_chain3,
     "latency": _run_latency,
+    "state_get": _run_state_get,
+    "append": _run_append,
 }
 
 

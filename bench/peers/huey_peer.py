@@ -23,9 +23,12 @@ from typing import Any
 from . import _huey_app
 from ._common import (
     PACKAGE_NAME,
+    STATE_KEY,
+    STATE_VALUE,
     Child,
     Deadline,
     PeerResult,
+    append_record,
     child_process,
     latency_result,
     rate,
@@ -179,11 +182,64 @@ def _run_latency(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     )
 
 
+def _run_state_get(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+    huey, _tasks = _huey_app.make_huey(str(tmp / "huey.db"))
+    timings: list[float] = []
+    try:
+        huey.put(STATE_KEY, STATE_VALUE)
+        for i in range(n):
+            t0 = time.perf_counter()
+            value = huey.get(STATE_KEY, peek=True)
+            timings.append((time.perf_counter() - t0) * 1000.0)
+            if value != STATE_VALUE:
+                raise RuntimeError(f"read {value!r} back for {STATE_KEY!r}")
+            if i % 100 == 99:
+                deadline.check(f"reading ({i + 1}/{n} done)")
+    finally:
+        huey.storage.close()
+    return latency_result(
+        timings,
+        "huey.get(key, peek=True) of one committed kv item (pickled dict with a 64-char "
+        "string), in the parent process, no consumer running: one autocommit SELECT on the "
+        "SqliteHuey file plus unpickling",
+    )
+
+
+def _run_append(tmp: Path, n: int, deadline: Deadline) -> PeerResult:
+    db_path = tmp / "huey.db"
+    huey, _tasks = _huey_app.make_huey(str(db_path))
+    timings: list[float] = []
+    try:
+        for i in range(n):
+            record = append_record(i)
+            t0 = time.perf_counter()
+            huey.put(f"k{i}", record)
+            timings.append((time.perf_counter() - t0) * 1000.0)
+            if i % 100 == 99:
+                deadline.check(f"appending ({i + 1}/{n} done)")
+    finally:
+        huey.storage.close()
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        stored = _result_count(conn)
+    finally:
+        conn.close()
+    if stored != n:
+        raise RuntimeError(f"expected {n} kv rows, found {stored}")
+    return latency_result(
+        timings,
+        "huey.put(f'k{i}', {'message': i}) per call, in the parent process: pickling plus "
+        "one BEGIN EXCLUSIVE / INSERT OR REPLACE into kv / COMMIT each (WAL, huey defaults)",
+    )
+
+
 _RUNNERS = {
     "enqueue": _run_enqueue,
     "drain": _run_drain,
     "chain3": _run_chain3,
     "latency": _run_latency,
+    "state_get": _run_state_get,
+    "append": _run_append,
 }
 
 
