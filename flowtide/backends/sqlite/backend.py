@@ -32,6 +32,7 @@ __all__ = ["SQLiteBackend"]
 
 T = TypeVar("T")
 Q = load_queries("flowtide.backends.sqlite")
+SMALL_BATCH = 8  # commits this small run inline on the event loop (see _short_write)
 _LIFECYCLE = ", ".join(f"'{t}'" for t in sorted(LIFECYCLE_TYPES))
 _READ_FEED = Q["read_feed"].replace("{lifecycle}", _LIFECYCLE)
 _JOB_COLUMNS = [
@@ -77,6 +78,11 @@ def _claimed(row: Sequence[Any], worker: str, lease_until: float) -> Job:
     )
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 def _record_from_row(row: Sequence[Any]) -> RunRecord:
     run_id, flow, status, version, started, updated, completed, body = row[:8]
     return RunRecord.from_parts(
@@ -91,6 +97,7 @@ class SQLiteBackend:
         rest = url.split("://", 1)[1].split("?", 1)[0]
         self.path = rest[1:] if rest.startswith("/") else rest
         self._db: sqlite3.Connection | None = None
+        self._fast: sqlite3.Connection | None = None
         self._watch: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(1, "flowtide-sqlite")
         self._watch_thread = ThreadPoolExecutor(1, "flowtide-sqlite-watch")
@@ -101,13 +108,13 @@ class SQLiteBackend:
         self._has_waiters = asyncio.Event()
 
     # -- connection -------------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
         if self.path not in ("", ":memory:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA busy_timeout = 30000")
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         db.execute("PRAGMA foreign_keys = OFF")
         return db
 
@@ -153,6 +160,7 @@ class SQLiteBackend:
         except (BackendUnavailable, sqlite3.Error, OSError) as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.url}: {exc}") from None
         loop = asyncio.get_running_loop()
+        self._fast = self._connect(busy_timeout_ms=0)
         self._watch = await loop.run_in_executor(self._watch_thread, self._connect)
         self._watcher = asyncio.create_task(self._watch_loop(), name="flowtide-sqlite-watch")
 
@@ -167,6 +175,9 @@ class SQLiteBackend:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
         self._thread.shutdown(wait=True)
         self._watch_thread.shutdown(wait=True)
         self._closed = True
@@ -190,6 +201,38 @@ class SQLiteBackend:
             raise
         db.execute("COMMIT")
         return result
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A short read: on the event loop's own connection (no thread hop) when SQLite
+        answers at once, else on the database thread."""
+        fast = self._fast
+        if fast is not None:
+            try:
+                return fn(fast)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise BackendUnavailable(f"sqlite {self.path}: {exc}") from exc
+        return await self._run(lambda: fn(self.db))
+
+    async def _short_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A short write transaction, inline like :meth:`_read` when the write lock is free
+        right now (the fast connection never waits for it), else on the database thread."""
+        fast = self._fast
+        if fast is not None:
+            try:
+                fast.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(fast)
+                    fast.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if fast.in_transaction:
+                        fast.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise BackendUnavailable(f"sqlite {self.path}: {exc}") from exc
+        return await self._run(self._write, fn)
 
     # -- wake-ups -------------------------------------------------------------------------------
     async def _watch_loop(self) -> None:
@@ -251,7 +294,7 @@ class SQLiteBackend:
 
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
         ts = now()
-        ids: list[str] = await self._run(self._write, lambda db: self._insert_jobs(db, jobs, ts))
+        ids: list[str] = await self._short_write(lambda db: self._insert_jobs(db, jobs, ts))
         self._notifier.notify()
         return ids
 
@@ -297,7 +340,7 @@ class SQLiteBackend:
                     self._append(db, job.run_id, claim_events(job, reclaimed), ts)
             return [job for job, _ in out]
 
-        return await self._run(self._write, work)
+        return await self._short_write(work)
 
     async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
         until = now() + lease
@@ -309,7 +352,7 @@ class SQLiteBackend:
                 if db.execute(Q["heartbeat"], (until, job_id, worker)).rowcount == 1
             ]
 
-        return await self._run(self._write, work)
+        return await self._short_write(work)
 
     async def release(self, worker: str, job_ids: Sequence[str]) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -338,7 +381,9 @@ class SQLiteBackend:
                 out.append(self._apply(db, item.run_id, record, last_seq, transition, ts))
             return out
 
-        result: list[list[Event]] = await self._run(self._write, work)
+        result: list[list[Event]] = await (
+            self._short_write(work) if len(items) <= SMALL_BATCH else self._run(self._write, work)
+        )
         self._notifier.notify()
         return result
 
@@ -450,9 +495,7 @@ class SQLiteBackend:
     # -- runs and events --------------------------------------------------------------------------
     async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[Event]:
         ts = now()
-        out: list[Event] = await self._run(
-            self._write, lambda db: self._append(db, run_id, events, ts)
-        )
+        out: list[Event] = await self._short_write(lambda db: self._append(db, run_id, events, ts))
         self._notifier.notify()
         return out
 
@@ -474,11 +517,11 @@ class SQLiteBackend:
         return await self._run(work)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        def work() -> RunRecord | None:
-            row = self.db.execute(Q["select_run"], (run_id,)).fetchone()
+        def work(db: sqlite3.Connection) -> RunRecord | None:
+            row = db.execute(Q["select_run"], (run_id,)).fetchone()
             return _record_from_row(row) if row is not None else None
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def list_runs(
         self,
@@ -514,18 +557,18 @@ class SQLiteBackend:
 
     # -- state ------------------------------------------------------------------------------------
     async def get_state(self, scope: str, key: str) -> tuple[bool, Any]:
-        def work() -> tuple[bool, Any]:
-            row = self.db.execute(Q["state_get"], (scope, key, now())).fetchone()
+        def work(db: sqlite3.Connection) -> tuple[bool, Any]:
+            row = db.execute(Q["state_get"], (scope, key, now())).fetchone()
             return (False, None) if row is None else (True, loads(row[0]))
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def state_items(self, scope: str) -> dict[str, Any]:
-        def work() -> dict[str, Any]:
-            rows = self.db.execute(Q["state_items"], (scope, now())).fetchall()
+        def work(db: sqlite3.Connection) -> dict[str, Any]:
+            rows = db.execute(Q["state_items"], (scope, now())).fetchall()
             return {key: loads(value) for key, value in rows}
 
-        return await self._run(work)
+        return await self._read(work)
 
     # -- queues and jobs --------------------------------------------------------------------------
     async def queue_counts(self) -> dict[str, dict[str, int]]:
@@ -547,11 +590,11 @@ class SQLiteBackend:
         return await self._run(lambda: {q for (q,) in self.db.execute(Q["paused_queues"])})
 
     async def get_job(self, job_id: str) -> Job | None:
-        def work() -> Job | None:
-            row = self.db.execute(Q["select_job"], (job_id,)).fetchone()
+        def work(db: sqlite3.Connection) -> Job | None:
+            row = db.execute(Q["select_job"], (job_id,)).fetchone()
             return _job_from_row(row) if row is not None else None
 
-        return await self._run(work)
+        return await self._read(work)
 
     async def list_jobs(
         self, queue: str, state: str | None = None, limit: int = 50, cursor: str | None = None
