@@ -1,16 +1,12 @@
 """The conformance suite's backends: one fixture, parametrized over a list of URL factories.
 
-To run the whole suite against another backend (Redis, PostgreSQL), append a
-:class:`BackendFactory` to ``FACTORIES`` whose ``url`` gives a fresh, empty store for one test
-(for example a database number or schema per test) and whose ``skip`` says why it cannot run
-here (say, no server URL in the environment).
+The list of backends is ``tests/_backends.py``: a backend added there runs this whole suite.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +17,7 @@ from flowtide._util.ids import uuid7
 from flowtide.backends import Backend, create_backend
 from flowtide.backends.base import CommitItem, Job, Transition
 from flowtide.events import NewEvent, RunRecord
-
-
-@dataclass(frozen=True)
-class BackendFactory:
-    name: str
-    url: Callable[[Path], str]
-    # True: a second backend object opened on the same URL shares the data (several processes
-    # on one store). False (memory://): the data lives in the object, so the "peer" fixture
-    # hands out the same object again.
-    shared_url: bool
-    skip: Callable[[], str | None] = lambda: None
-
-
-FACTORIES: list[BackendFactory] = [
-    BackendFactory("memory", lambda tmp: "memory://", shared_url=False),
-    BackendFactory("sqlite", lambda tmp: f"sqlite:///{tmp}/db.sqlite", shared_url=True),
-]
+from tests._backends import FACTORIES, BackendFactory
 
 
 @pytest.fixture(params=FACTORIES, ids=[f.name for f in FACTORIES])
@@ -55,14 +35,15 @@ def backend_url(backend_factory: BackendFactory, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def backend(backend_url: str) -> AsyncIterator[Backend]:
-    """An opened, empty backend of each kind."""
+async def backend(backend_url: str, backend_factory: BackendFactory) -> AsyncIterator[Backend]:
+    """An opened, empty backend of each kind; what the test stored is removed afterwards."""
     b = create_backend(backend_url)
     await b.open()
     try:
         yield b
     finally:
         await b.close()
+        await backend_factory.cleanup(backend_url)
 
 
 @pytest.fixture
