@@ -13,7 +13,7 @@ from flowtide.app import App
 from flowtide.server.deps import require_token
 from flowtide.server.errors import ApiError, install_error_handlers
 from flowtide.server.responses import JSONResponse
-from flowtide.server.routes import dashboard, events, flows, jobs, later, ops, queues, runs
+from flowtide.server.routes import apidocs, dashboard, events, flows, jobs, later, ops, queues, runs
 from flowtide.server.state import ServerState
 
 __all__ = ["ApiError", "close_streams", "create_app"]
@@ -30,9 +30,8 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
         version=__version__,
         description="Event-driven workflow orchestration: runs, queues, jobs and live events.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package by routes.apidocs: no CDN
         redoc_url=None,
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         default_response_class=JSONResponse,
     )
     api.state.flowtide = ServerState(app, keepalive=keepalive, stats_interval=stats_interval)
@@ -43,6 +42,7 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
     for module in (flows, runs, queues, jobs, events, later):
         v1.include_router(module.router)
     api.include_router(v1)
+    apidocs.install(api)
     api.include_router(ops.router)
     api.include_router(dashboard.router)
     return api

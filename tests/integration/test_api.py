@@ -40,6 +40,9 @@ async def test_openapi_and_docs(api: Api) -> None:
     r = await api.client.get("/api/docs")
     assert r.status_code == 200
     assert "text/html" in r.headers["content-type"]
+    assert "cdn" not in r.text.lower()  # the docs work offline: assets come from the package
+    js = await api.client.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
 
 
 async def test_unknown_routes_and_methods(api: Api) -> None:
