@@ -11,7 +11,6 @@ import importlib.util
 import inspect
 import sys
 import typing
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pydantic
 
+from flowtide._util.cron import check_cron, zone
 from flowtide.definitions.awaits import Await
 from flowtide.definitions.flow import Flow, FunctionDef, StepDef
 from flowtide.definitions.triggers import Trigger
@@ -164,20 +164,10 @@ def _trigger_json(t: Trigger, flow: str) -> dict[str, Any]:
 
 
 def _check_cron(expr: str, tz: str, where: dict[str, Any]) -> None:
-    from cronsim import CronSim, CronSimError
-
-    from flowtide._util.clock import now
-
     try:
-        zone = zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise DefinitionError(f"invalid time zone {tz!r}", **where) from None
-    try:
-        import datetime as dt
-
-        CronSim(expr, dt.datetime.fromtimestamp(now(), zone))
-    except CronSimError as exc:
-        raise DefinitionError(f"invalid cron expression {expr!r}: {exc}", **where) from None
+        check_cron(expr, tz)
+    except ValueError as exc:
+        raise DefinitionError(str(exc), **where) from None
 
 
 def _check_await(a: Any, position: str, where: dict[str, Any]) -> None:
@@ -223,9 +213,9 @@ def _check_step(step: StepDef, where: dict[str, Any]) -> None:
 
 def _check_tz(tz: str, where: dict[str, Any]) -> None:
     try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise DefinitionError(f"invalid time zone {tz!r}", **where) from None
+        zone(tz)
+    except ValueError as exc:
+        raise DefinitionError(str(exc), **where) from None
 
 
 def analyze(flow: Flow, step_timeout: float = 300.0) -> FlowGraph:
