@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install run test lint typecheck unit node-test bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
-test: lint typecheck
+test: lint typecheck node-test
 	$(BIN)/pytest -q
+
+node-test:
+	cd sdks/node && node --test
+
+# Retake the dashboard screenshots in docs/images (the e2e tests take them; needs chromium).
+screenshots: $(STAMP)
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -190,14 +190,81 @@ def _check_await(a: Any, position: str, where: dict[str, Any]) -> None:
         raise DefinitionError(f"await_{position}: an event await needs an event name", **where)
 
 
-def _check_step(step: StepDef, where: dict[str, Any]) -> None:
-    runtime = step.options.runtime
+_NODE_CHECK = (
+    'const {pathToFileURL} = await import("node:url"); try {'
+    " const m = await import(pathToFileURL(process.argv[1]).href); let f = m.default;"
+    ' if (typeof f !== "function" && f && typeof f.default === "function") f = f.default;'
+    ' if (typeof f !== "function") { console.log("it has no default export function");'
+    " process.exit(1); }"
+    ' } catch (e) { console.log(String((e && e.message) || e).split("\\n")[0]); process.exit(1); }'
+    " process.exit(0);"
+)
+_node_checked: dict[tuple[str, float], str] = {}
+
+
+def _node_export_problem(path: Path) -> str:
+    """Import the module once in a throwaway ``node`` (cached by file and mtime): '' if it has
+    a default export function. Skipped ('') for .ts files and when node is not installed."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    key = (str(path), path.stat().st_mtime)
+    if node is None or path.suffix == ".ts" or key in _node_checked:
+        return _node_checked.get(key, "")
+    cmd = [node, "--input-type=module", "-e", _NODE_CHECK, str(path)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=15, cwd=path.parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    _node_checked[key] = "" if done.returncode == 0 else (done.stdout or done.stderr).strip()
+    return _node_checked[key]
+
+
+def _check_runtime(item: StepDef | FunctionDef, where: dict[str, Any]) -> None:
+    runtime, kind = item.options.runtime, "step" if isinstance(item, StepDef) else "function"
     if runtime not in _RUNTIMES:
         raise DefinitionError(f"unknown runtime {runtime!r}; use one of {_RUNTIMES}", **where)
-    if runtime == "node" and not (step.handler_path or "").endswith(_NODE_SUFFIXES):
-        raise DefinitionError("a node step needs handler='path/to/file.mjs'", **where)
-    if runtime != "node" and step.handler is None:
-        raise DefinitionError(f"a {runtime} step needs a Python handler", **where)
+    if runtime == "node" and not (item.handler_path or "").endswith(_NODE_SUFFIXES):
+        raise DefinitionError(f"a node {kind} needs handler='path/to/file.mjs'", **where)
+    if runtime != "node" and item.handler is None:
+        raise DefinitionError(f"a {runtime} {kind} needs a Python handler", **where)
+
+
+def _check_handler(item: StepDef | FunctionDef, where: dict[str, Any]) -> None:
+    """At load, a non-Python handler must exist: the node file and its default export, the
+    python-process function importable by module and name (a child imports it that way)."""
+    runtime = item.options.runtime
+    if runtime == "node":
+        declared = Path(item.source.file).parent
+        path = Path(item.handler_path or "")
+        tried = [path] if path.is_absolute() else [Path.cwd() / path, declared / path]
+        found = next((p.resolve() for p in tried if p.is_file()), None)
+        if found is None:
+            looked = " or ".join(str(p) for p in tried)
+            raise DefinitionError(
+                f"handler file {item.handler_path!r} not found ({looked})", **where
+            )
+        problem = _node_export_problem(found)
+        if problem:
+            raise DefinitionError(f"handler file {str(found)!r}: {problem}", **where)
+        item.handler_path = str(found)
+    elif runtime == "python-process":
+        fn = item.handler
+        module, qualname = getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
+        target: Any = sys.modules.get(module)
+        for part in qualname.split("."):
+            target = getattr(target, part, None)
+        if module == "__main__" or target not in (fn, item):
+            raise DefinitionError(
+                f"a python-process handler must be importable as {module}:{qualname} "
+                "(define it at module level, in a module other than __main__)",
+                **where,
+            )
+
+
+def _check_step(step: StepDef, where: dict[str, Any]) -> None:
+    _check_runtime(step, where)
     _check_await(step.await_before, "before", where)
     _check_await(step.await_after, "after", where)
     for trigger in step.triggers:
@@ -336,17 +403,18 @@ class Registry:
         if isinstance(item, Flow):
             if item.name in self.flows and self.flows[item.name].flow is not item:
                 raise DefinitionError("duplicate flow name", file=item.source.file, flow=item.name)
-            self.flows[item.name] = analyze(item, step_timeout)
+            graph = analyze(item, step_timeout)
+            for step in graph.steps.values():
+                _check_handler(
+                    step, {"file": step.source.file, "flow": item.name, "step": step.name}
+                )
+            self.flows[item.name] = graph
             return
         where = {"file": item.source.file, "step": item.name}
         if item.name in self.functions and self.functions[item.name] is not item:
             raise DefinitionError(f"duplicate function name {item.name!r}", file=item.source.file)
-        if item.options.runtime != "node" and item.handler is None:
-            raise DefinitionError("a function needs a Python handler", **where)
-        if item.options.runtime == "node" and not (item.handler_path or "").endswith(
-            _NODE_SUFFIXES
-        ):
-            raise DefinitionError("a node function needs handler='path/to/file.mjs'", **where)
+        _check_runtime(item, where)
+        _check_handler(item, where)
         self.functions[item.name] = item
         self.function_inputs[item.name] = _input_model(item.handler, where)
 

@@ -18,12 +18,14 @@ from flowtide._util.clock import now
 from flowtide._util.ids import uuid7
 from flowtide.backends._common import reclaim_exhausted_error
 from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Transition
+from flowtide.definitions.flow import FunctionDef, StepDef
 from flowtide.engine import orchestrator as orch
 from flowtide.engine.committer import Committer
 from flowtide.engine.context import Context, TriggerInfo
-from flowtide.engine.executor import Attempt, run_handler
+from flowtide.engine.executor import Attempt, handler_ref, run_handler, run_in_child
 from flowtide.engine.runs import RunService
 from flowtide.events import RunRecord
+from flowtide.runtimes import PoolOptions, RuntimePools
 
 __all__ = ["Worker"]
 
@@ -41,6 +43,7 @@ class Worker:
         lease: float | None = None,
         shutdown_grace: float | None = None,
         name: str | None = None,
+        runtimes: dict[str, PoolOptions] | None = None,
     ) -> None:
         cfg = service.config.worker
         self.service = service
@@ -63,6 +66,8 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._contexts: dict[str, Context] = {}
+        # Child-process pools (runtime="python-process"/"node"): started on first use.
+        self.runtimes = RuntimePools(runtimes, cwd=str(service.config.root))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -81,6 +86,7 @@ class Worker:
             beat.cancel()
             logs.cancel()
             await self._committer.close()
+            await self.runtimes.stop()
             self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _drain(self) -> None:
@@ -197,6 +203,7 @@ class Worker:
             step = graph.steps.get(job.name) if graph is not None else None
             if graph is None or step is None:
                 return self._missing(job, f"step {job.flow}.{job.name}")
+            defn: StepDef | FunctionDef = step
             handler, is_async, model = step.handler, step.is_async, graph.inputs[job.name]
             timeout = step.options.timeout or self.service.config.flow.step_timeout
             trigger = None
@@ -208,10 +215,10 @@ class Worker:
             fn = self.registry.functions.get(job.name)
             if fn is None:
                 return self._missing(job, f"function {job.name}")
+            defn = fn
             handler, is_async = fn.handler, fn.is_async
             model, timeout = self.registry.function_inputs[job.name], fn.options.timeout
             trigger = None
-        assert handler is not None
         ctx = Context(
             backend=self.backend,
             control=self.service,
@@ -227,9 +234,16 @@ class Worker:
         )
         self._contexts[job.id] = ctx
         try:
-            attempt = await run_handler(
-                handler, is_async, model, job.input, ctx, timeout, self._threads
-            )
+            runtime = defn.options.runtime
+            if runtime != "python":
+                attempt = await run_in_child(
+                    self.runtimes, runtime, handler_ref(defn), model, job.input, ctx, timeout
+                )
+            else:
+                assert handler is not None
+                attempt = await run_handler(
+                    handler, is_async, model, job.input, ctx, timeout, self._threads
+                )
         finally:
             self._contexts.pop(job.id, None)
         return self._outcome(job, attempt, ctx)

@@ -45,6 +45,7 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
     apidocs.install(api)
     api.include_router(ops.router)
     api.include_router(dashboard.router)
+    dashboard.install_static(api)
     return api
 
 

@@ -1,6 +1,6 @@
 """An order flow: fan-out after acceptance, fan-in before shipping, a flaky step that
-succeeds on its third attempt, an optional step, a plain ``def`` step, and a standalone
-e-mail function."""
+succeeds on its third attempt, an optional step, a plain ``def`` step, a Node.js step
+(``label.mjs``), and a standalone e-mail function."""
 
 from __future__ import annotations
 
@@ -76,6 +76,10 @@ async def notify(shipped: dict[str, object], ctx: Context) -> dict[str, object]:
     order = await ctx.state.get("order")
     job_id = await ctx.flows.start("receipt", {"email": order["email"], "order_id": order["id"]})
     return {"receipt_run": job_id}
+
+
+# A step whose handler is JavaScript, run in a pooled Node.js child process (DESIGN A7).
+orders.step("label", runtime="node", handler="label.mjs", subscribes=["order.shipped"])
 
 
 receipt = Flow("receipt", description="Send a receipt by e-mail")

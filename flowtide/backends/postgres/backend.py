@@ -1,0 +1,428 @@
+"""PostgreSQL backend (``postgresql://USER@HOST/DB?schema=flowtide``), on asyncpg.
+
+- Tables live in one schema (default ``flowtide``), created and upgraded by versioned SQL
+  migrations under an advisory lock when the backend opens (see ``migrate``).
+- Claiming picks due jobs with ``FOR UPDATE SKIP LOCKED`` in batches, so workers never wait for
+  each other; ``step.started`` events are appended in the same transaction.
+- A commit is one transaction per batch (``_commit``): runs are locked with ``FOR UPDATE``,
+  the pure decisions run inside, and the ``attempt_of`` guards are checked on locked job rows.
+- Wake-ups: every write that matters sends ``NOTIFY`` (ids only) on the schema's channel; one
+  LISTEN connection per process wakes local waiters, with a fallback poll while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar, cast
+
+import asyncpg
+
+from flowtide._util.clock import iso, now
+from flowtide._util.jsonutil import loads
+from flowtide.backends._common import Notifier, claim_events
+from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer
+from flowtide.backends.postgres import migrate, retention
+from flowtide.backends.postgres._commit import (
+    Q,
+    Row,
+    commit_batch,
+    insert_jobs,
+    json_or_none,
+    record_from_row,
+)
+from flowtide.backends.postgres._pg import (
+    Listener,
+    Settings,
+    is_connection_error,
+    is_retryable,
+    parse_url,
+    unavailable,
+)
+from flowtide.events import Event, NewEvent, RunRecord
+
+__all__ = ["PostgresBackend"]
+
+T = TypeVar("T")
+_JOB_COLUMNS = [
+    *("id", "queue", "name", "run_id", "flow", "state", "attempt", "reclaims", "priority"),
+    *("run_at", "created_at", "finished_at", "key", "worker", "lease_until", "input"),
+    *("result", "error"),
+]
+_RETRIES = 8  # deadlocks and serialization failures: the transaction runs again
+
+
+def _unjson(text: str | None) -> Any:
+    return None if text is None else loads(text)
+
+
+def _job_from_row(row: Row) -> Job:
+    data = dict(zip(_JOB_COLUMNS, row, strict=False))
+    for key in ("input", "result", "error"):
+        data[key] = _unjson(data[key])
+    return Job(**data)
+
+
+def _event(run_id: str, row: Row) -> Event:
+    seq, ts, type_, flow, step, attempt, data = row
+    return {
+        "seq": seq,
+        "id": f"{run_id}:{seq}",
+        "ts": iso(ts),
+        "type": type_,
+        "run_id": run_id,
+        "flow": flow,
+        "step": step,
+        "attempt": attempt,
+        "data": _unjson(data),
+    }
+
+
+class PostgresBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.settings: Settings = parse_url(url)
+        self.schema = self.settings.schema
+        self._pool: asyncpg.Pool | None = None
+        self._notifier = Notifier()
+        self._listener: Listener | None = None
+        self._retention: asyncio.Task[None] | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        s = self.settings
+        try:
+            con = await asyncpg.connect(s.dsn, timeout=10)
+            try:
+                await migrate.upgrade(con, s.schema)
+            finally:
+                await con.close()
+            self._pool = await asyncpg.create_pool(
+                s.dsn,
+                min_size=1,
+                max_size=s.pool_size,
+                server_settings=s.server_settings,
+                timeout=10,
+            )
+        except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
+            raise unavailable(s, exc) from None
+        self._listener = Listener(s, self._notifier.notify)
+        self._listener.start()
+        policy = s.retention
+        if policy.jobs is not None or policy.runs is not None:
+            self._retention = asyncio.create_task(
+                retention.run_forever(self._pool, s.schema, policy), name="flowtide-pg-retention"
+            )
+
+    async def close(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
+            self._retention = None
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5.0)
+            except (OSError, TimeoutError, asyncpg.InterfaceError):
+                pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; connection problems become BackendUnavailable (and the pool
+        drops its other connections, which a server restart broke as well)."""
+        pool = self._pool
+        if pool is None:
+            raise BackendUnavailable("the PostgreSQL backend is not open")
+        try:
+            async with pool.acquire(timeout=self.settings.pool_timeout) as con:
+                yield cast(asyncpg.Connection, con)  # the pool's proxy forwards every call
+        except TimeoutError as exc:
+            raise BackendUnavailable(
+                f"postgresql {self.settings.safe_url()}: no free connection within "
+                f"{self.settings.pool_timeout}s (pool_size={self.settings.pool_size})"
+            ) from exc
+        except Exception as exc:
+            if is_connection_error(exc):
+                with contextlib.suppress(Exception):
+                    await pool.expire_connections()
+                raise unavailable(self.settings, exc) from exc
+            raise
+
+    async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one transaction; again if it lost a deadlock or serialization race."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self._conn() as con, con.transaction():
+                    return await fn(con)
+            except asyncpg.PostgresError as exc:
+                if not is_retryable(exc) or attempt == _RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._conn() as con:
+            rows: list[asyncpg.Record] = await con.fetch(query, *args)
+            return rows
+
+    async def _execute(self, query: str, *args: Any) -> str:
+        async with self._conn() as con:
+            status: str = await con.execute(query, *args)
+            return status
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    def _notify_local(self) -> None:
+        self._notifier.notify()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        listener = self._listener
+        if listener is None or not listener.connected.is_set():
+            timeout = min(timeout, self.settings.poll)  # the fallback poll
+        await self._notifier.wait(timeout)
+
+    # -- enqueue and claim ----------------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
+        ts = now()
+        channel = self.settings.channel
+
+        async def work(con: asyncpg.Connection) -> list[str]:
+            ids = await insert_jobs(con, jobs, ts)
+            await con.execute(Q["notify"], channel, "")
+            return ids
+
+        ids = await self._tx(work)
+        self._notify_local()
+        return ids
+
+    async def claim(
+        self,
+        worker: str,
+        queues: Collection[str] | None,
+        limit: int,
+        lease: float,
+        exclude: Collection[str] = (),
+    ) -> list[Job]:
+        if (queues is not None and not queues) or limit <= 0:
+            return []
+        ts = now()
+        until = ts + lease
+        wanted = None if queues is None else list(queues)
+
+        async def work(con: asyncpg.Connection) -> list[Job]:
+            picked = await con.fetch(Q["claim_pick"], ts, wanted, list(exclude), limit)
+            if not picked:
+                return []
+            reclaimed = {r[0]: r[2] for r in picked}
+            run_ids = sorted({r[1] for r in picked if r[1] is not None})
+            runs: dict[str, tuple[str, int]] = {}
+            if run_ids:
+                for run_id, flow, last_seq in await con.fetch(Q["claim_runs"], run_ids):
+                    runs[run_id] = (flow, last_seq)
+                busy = set(run_ids) - set(runs)
+                if busy:  # locked by a commit right now: leave those jobs for the next claim
+                    busy &= {r[0] for r in await con.fetch(Q["runs_exist"], list(busy))}
+            else:
+                busy = set()
+            ids = [r[0] for r in picked if r[1] not in busy]
+            if not ids:
+                return []
+            rows = await con.fetch(Q["claim_take"], ids, worker, until)
+            rows = sorted(rows, key=lambda r: (not reclaimed[r[0]], -r[6], r[7], r[12]))
+            jobs = [_claimed(r, worker, until) for r in rows]
+            await self._claim_events(con, jobs, reclaimed, runs, ts)
+            return jobs
+
+        return await self._tx(work)
+
+    @staticmethod
+    async def _claim_events(
+        con: asyncpg.Connection,
+        jobs: list[Job],
+        reclaimed: dict[str, bool],
+        runs: dict[str, tuple[str, int]],
+        ts: float,
+    ) -> None:
+        rows: list[tuple[Any, ...]] = []
+        seqs: dict[str, int] = {}
+        for job in jobs:
+            if job.run_id is None or job.run_id not in runs:
+                continue
+            flow, last = runs[job.run_id]
+            seq = seqs.get(job.run_id, last)
+            for new in claim_events(job, reclaimed[job.id]):
+                seq += 1
+                data = json_or_none(new.data)
+                rows.append(
+                    (job.run_id, seq, len(rows) + 1, new.type, flow, new.step, new.attempt, data)
+                )
+            seqs[job.run_id] = seq
+        if rows:
+            cols = [list(c) for c in zip(*rows, strict=True)]
+            await con.execute(Q["claim_events"], ts, *cols, list(seqs), list(seqs.values()))
+
+    async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
+        if not job_ids:
+            return []
+        rows = await self._fetch(Q["heartbeat"], list(job_ids), worker, now() + lease)
+        held = {r[0] for r in rows}
+        return [j for j in job_ids if j in held]
+
+    async def release(self, worker: str, job_ids: Sequence[str]) -> None:
+        channel = self.settings.channel
+
+        async def work(con: asyncpg.Connection) -> None:
+            await con.execute(Q["release"], list(job_ids), worker)
+            await con.execute(Q["notify"], channel, "")
+
+        await self._tx(work)
+        self._notify_local()
+
+    # -- commit ---------------------------------------------------------------------------------
+    async def commit(self, items: Sequence[CommitItem]) -> list[list[Event]]:
+        ts = now()
+        channel = self.settings.channel
+        out = await self._tx(lambda con: commit_batch(con, items, ts, channel))
+        self._notify_local()
+        return out
+
+    # -- runs and events ------------------------------------------------------------------------
+    async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[Event]:
+        if not events:
+            return []
+        ts = now()
+        channel = self.settings.channel
+
+        async def work(con: asyncpg.Connection) -> list[Event]:
+            from flowtide.backends.base import Transition
+
+            item = CommitItem(run_id, lambda _: Transition(events=list(events)))
+            return (await commit_batch(con, [item], ts, channel))[0]
+
+        out = await self._tx(work)
+        self._notify_local()
+        return out
+
+    async def read_events(
+        self, run_id: str, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        rows = await self._fetch(Q["read_events"], run_id, after, limit)
+        return [_event(run_id, r) for r in rows]
+
+    async def read_feed(self, after: int, limit: int = 500) -> list[tuple[int, Event]]:
+        async with self._conn() as con:
+            horizon = await con.fetchval(Q["feed_horizon"])
+            rows = await con.fetch(Q["read_feed"], after, horizon, limit)
+        return [(r[0], _event(r[1], r[2:])) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._fetch(Q["select_run"], run_id)
+        return record_from_row(rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        flow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        rows = await self._fetch(Q["list_runs"], flow, status, cursor, limit + 1)
+        items = [record_from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, items[-1].run_id if more and items else None)
+
+    # -- state ----------------------------------------------------------------------------------
+    async def get_state(self, scope: str, key: str) -> tuple[bool, Any]:
+        rows = await self._fetch(Q["state_get"], scope, key, now())
+        return (True, loads(rows[0][0])) if rows else (False, None)
+
+    async def state_items(self, scope: str) -> dict[str, Any]:
+        rows = await self._fetch(Q["state_items"], scope, now())
+        return {key: loads(value) for key, value in rows}
+
+    # -- queues and jobs ------------------------------------------------------------------------
+    async def queue_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        async with self._conn() as con:
+            for queue, state, n in await con.fetch(Q["queue_counts"]):
+                counts.setdefault(queue, {})[state] = n
+            for (queue,) in await con.fetch(Q["queue_names"]):
+                counts.setdefault(queue, {})
+        return counts
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        channel = self.settings.channel
+
+        async def work(con: asyncpg.Connection) -> None:
+            await con.execute(Q["set_paused"], queue, paused)
+            await con.execute(Q["notify"], channel, "")
+
+        await self._tx(work)
+        self._notify_local()
+
+    async def paused_queues(self) -> set[str]:
+        return {r[0] for r in await self._fetch(Q["paused_queues"])}
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self._fetch(Q["select_job"], job_id)
+        return _job_from_row(rows[0]) if rows else None
+
+    async def list_jobs(
+        self, queue: str, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        start = int(cursor) if cursor else 1 << 62
+        rows = await self._fetch(Q["list_jobs"], queue, state, start, limit + 1)
+        items = [_job_from_row(r[:-1]) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, str(rows[limit - 1][-1]) if more else None)
+
+    async def delete_job(self, job_id: str) -> bool:
+        async with self._conn() as con:
+            if (await con.execute(Q["delete_job"], job_id)).endswith(" 1"):
+                return True
+            if await con.fetchval(Q["job_exists"], job_id):
+                raise ValueError("an active job cannot be deleted")
+            return False
+
+    async def sweep(self) -> dict[str, int] | None:
+        """Apply the retention policy now (see ``retention``); None if another process is."""
+        if self._pool is None:
+            raise BackendUnavailable("the PostgreSQL backend is not open")
+        return await retention.sweep(self._pool, self.schema, self.settings.retention)
+
+    # -- timers ---------------------------------------------------------------------------------
+    async def claim_timers(self, now_ts: float, limit: int, lease: float) -> list[Timer]:
+        rows = await self._fetch(Q["timers_claim"], now_ts + lease, now_ts, limit)
+        rows = sorted(rows, key=lambda r: r[1])
+        return [Timer(r[0], now_ts + lease, r[2], _unjson(r[3])) for r in rows]
+
+    async def delete_timer(self, timer_id: str) -> None:
+        await self._execute(Q["timer_delete"], [timer_id])
+
+
+def _claimed(row: Row, worker: str, lease_until: float) -> Job:
+    (job_id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, inp) = row[:11]
+    return Job(
+        id=job_id,
+        queue=queue,
+        name=name,
+        input=_unjson(inp),
+        run_id=run_id,
+        flow=flow,
+        state="active",
+        attempt=attempt,
+        priority=priority,
+        run_at=run_at,
+        created_at=created_at,
+        key=key,
+        reclaims=row[11],
+        worker=worker,
+        lease_until=lease_until,
+    )

@@ -1,0 +1,264 @@
+-- Named queries of the PostgreSQL backend. Each starts with "-- name: NAME". They run with
+-- search_path set to the configured schema. Bulk writes pass one array per column (unnest), so
+-- a batch of any size is one statement and one round trip.
+
+-- name: lock_runs
+SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body, last_seq
+FROM runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE;
+
+-- name: select_run
+SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body, last_seq
+FROM runs WHERE run_id = $1;
+
+-- name: insert_runs
+INSERT INTO runs (run_id, flow, status, version, last_seq, started_at, updated_at, completed_at,
+    body)
+SELECT t.id, t.f, t.s, t.v, t.l, t.st, t.up, t.co, t.b::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[],
+    $7::float8[], $8::float8[], $9::text[]) AS t(id, f, s, v, l, st, up, co, b);
+
+-- name: update_runs
+UPDATE runs r SET status = t.s, version = t.v, last_seq = t.l, updated_at = t.up,
+    completed_at = t.co, body = t.b::jsonb
+FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::float8[], $6::float8[],
+    $7::text[], $8::int[]) AS t(id, s, v, l, up, co, b, old)
+WHERE r.run_id = t.id AND r.version = t.old;
+
+-- name: insert_events
+INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
+SELECT t.r, t.s, (pg_current_xact_id()::text::bigint << 20) + t.o, $1, t.ty, t.f, t.st, t.a,
+    t.d::jsonb
+FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::int[],
+    $9::text[]) AS t(r, s, o, ty, f, st, a, d);
+
+-- name: claim_events
+WITH bumped AS (
+    UPDATE runs r SET last_seq = t.l
+    FROM unnest($10::text[], $11::int[]) AS t(id, l)
+    WHERE r.run_id = t.id
+)
+INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
+SELECT t.r, t.s, (pg_current_xact_id()::text::bigint << 20) + t.o, $1, t.ty, t.f, t.st, t.a,
+    t.d::jsonb
+FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::int[],
+    $9::text[]) AS t(r, s, o, ty, f, st, a, d);
+
+-- name: read_events
+SELECT seq, ts, type, flow, step, attempt, data FROM events
+WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3;
+
+-- name: feed_horizon
+-- The oldest transaction id (xid8) that a flowtide connection is still writing with, or the
+-- next one to be assigned: every event below it is committed (or rolled back) for good. Read
+-- in its own statement BEFORE read_feed, whose snapshot then sees all of them. Transactions of
+-- other programs (an idle psql session) do not hold the feed back.
+WITH ref AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next8)
+SELECT coalesce(
+    min(ref.next8 - ((ref.next8 - a.backend_xid::text::bigint) % 4294967296)),
+    max(ref.next8))
+FROM ref
+LEFT JOIN pg_stat_activity a
+    ON a.application_name = 'flowtide' AND a.backend_xid IS NOT NULL;
+
+-- name: read_feed
+SELECT pos, run_id, seq, ts, type, flow, step, attempt, data FROM events
+WHERE pos > $1 AND pos < ($2::bigint << 20)
+  AND (type LIKE 'flow.%' OR type LIKE 'step.%')
+ORDER BY pos LIMIT $3;
+
+-- name: insert_jobs
+INSERT INTO jobs (id, queue, name, run_id, flow, state, priority, run_at, created_at, key, input)
+SELECT t.id, t.q, t.n, t.r, t.f, t.s, t.p, t.ra, t.ca, t.k, t.i::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+    $8::float8[], $9::float8[], $10::text[], $11::text[]) WITH ORDINALITY
+    AS t(id, q, n, r, f, s, p, ra, ca, k, i, o)
+ORDER BY t.o
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: job_standing_for
+SELECT coalesce(
+    (SELECT id FROM jobs WHERE id = $1),
+    (SELECT id FROM jobs WHERE queue = $2 AND key = $3
+        AND state IN ('waiting', 'delayed', 'active')),
+    $1);
+
+-- name: lock_job_attempts
+SELECT id, state, attempt FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE;
+
+-- name: claim_pick
+WITH expired AS (
+    SELECT id, run_id, true AS reclaimed FROM jobs
+    WHERE state = 'active' AND lease_until < $1
+      AND ($2::text[] IS NULL OR queue = ANY($2::text[])) AND NOT (queue = ANY($3::text[]))
+      AND queue NOT IN (SELECT name FROM queues WHERE paused)
+    ORDER BY lease_until LIMIT $4
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id, run_id, false AS reclaimed FROM jobs
+    WHERE state IN ('waiting', 'delayed') AND run_at <= $1
+      AND ($2::text[] IS NULL OR queue = ANY($2::text[])) AND NOT (queue = ANY($3::text[]))
+      AND queue NOT IN (SELECT name FROM queues WHERE paused)
+    ORDER BY priority DESC, run_at, seq LIMIT $4 - (SELECT count(*) FROM expired)
+    FOR UPDATE SKIP LOCKED
+)
+SELECT id, run_id, reclaimed FROM expired
+UNION ALL
+SELECT id, run_id, reclaimed FROM due;
+
+-- name: claim_runs
+SELECT run_id, flow, last_seq FROM runs WHERE run_id = ANY($1::text[])
+ORDER BY run_id FOR UPDATE SKIP LOCKED;
+
+-- name: runs_exist
+SELECT run_id FROM runs WHERE run_id = ANY($1::text[]);
+
+-- name: claim_take
+UPDATE jobs SET state = 'active', attempt = attempt + 1,
+    reclaims = reclaims + (state = 'active')::int, worker = $2, lease_until = $3
+WHERE id = ANY($1::text[])
+RETURNING id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, input,
+    reclaims, seq;
+
+-- name: heartbeat
+UPDATE jobs SET lease_until = $3
+WHERE id IN (
+    SELECT id FROM jobs WHERE id = ANY($1::text[]) AND state = 'active' AND worker = $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id;
+
+-- name: release
+UPDATE jobs SET state = 'waiting', attempt = attempt - 1, worker = NULL, lease_until = NULL
+WHERE id = ANY($1::text[]) AND state = 'active' AND worker = $2;
+
+-- name: update_jobs
+UPDATE jobs j SET state = t.s, worker = NULL, lease_until = NULL, error = t.e::jsonb,
+    result = t.r::jsonb,
+    finished_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN NULL ELSE $1::float8 END,
+    run_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN t.ra ELSE j.run_at END,
+    attempt = CASE WHEN t.reset THEN 0 ELSE j.attempt END,
+    reclaims = CASE WHEN t.reset THEN 0 ELSE j.reclaims END
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bool[])
+    AS t(id, s, e, r, ra, reset)
+WHERE j.id = t.id;
+
+-- name: cancel_run_jobs
+UPDATE jobs SET state = 'canceled', finished_at = $1
+WHERE run_id = ANY($2::text[]) AND state IN ('waiting', 'delayed');
+
+-- name: state_set
+INSERT INTO state (scope, key, value, expires_at)
+SELECT t.s, t.k, t.v::jsonb, t.x
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS t(s, k, v, x)
+ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at;
+
+-- name: state_delete
+DELETE FROM state s USING unnest($1::text[], $2::text[]) AS t(s, k)
+WHERE s.scope = t.s AND s.key = t.k;
+
+-- name: state_clear
+DELETE FROM state WHERE scope = ANY($1::text[]);
+
+-- name: state_get
+SELECT value FROM state WHERE scope = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3);
+
+-- name: state_items
+SELECT key, value FROM state WHERE scope = $1 AND (expires_at IS NULL OR expires_at > $2);
+
+-- name: timer_set
+INSERT INTO timers (id, due, kind, data)
+SELECT t.id, t.due, t.kind, t.data::jsonb
+FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[]) AS t(id, due, kind, data)
+ON CONFLICT (id) DO UPDATE SET due = excluded.due, kind = excluded.kind, data = excluded.data;
+
+-- name: timer_delete
+DELETE FROM timers WHERE id = ANY($1::text[]);
+
+-- name: timers_claim
+UPDATE timers t SET due = $1
+FROM (
+    SELECT id, due FROM timers WHERE due <= $2 ORDER BY due LIMIT $3 FOR UPDATE SKIP LOCKED
+) AS p
+WHERE t.id = p.id
+RETURNING t.id, p.due, t.kind, t.data;
+
+-- name: queue_counts
+SELECT queue, state, count(*)::int FROM jobs GROUP BY queue, state;
+
+-- name: queue_names
+SELECT name FROM queues;
+
+-- name: paused_queues
+SELECT name FROM queues WHERE paused;
+
+-- name: set_paused
+INSERT INTO queues (name, paused) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused;
+
+-- name: select_job
+SELECT id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at, created_at,
+    finished_at, key, worker, lease_until, input, result, error
+FROM jobs WHERE id = $1;
+
+-- name: list_jobs
+SELECT id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at, created_at,
+    finished_at, key, worker, lease_until, input, result, error, seq
+FROM jobs WHERE queue = $1 AND ($2::text IS NULL OR state = $2) AND seq < $3
+ORDER BY seq DESC LIMIT $4;
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = $1 AND state != 'active';
+
+-- name: job_exists
+SELECT 1 FROM jobs WHERE id = $1;
+
+-- name: notify
+SELECT pg_notify($1, $2);
+
+-- name: set_last_seq
+UPDATE runs r SET last_seq = t.l
+FROM unnest($1::text[], $2::int[]) AS t(id, l)
+WHERE r.run_id = t.id;
+
+-- name: list_runs
+SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body, last_seq
+FROM runs
+WHERE ($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR run_id < $3)
+ORDER BY run_id DESC LIMIT $4;
+
+-- name: retention_jobs
+-- Finished jobs older than the cutoff: standalone function jobs (and their job-scoped state),
+-- and step jobs of runs that ended (the run history keeps their story in events).
+WITH doomed AS (
+    SELECT j.id FROM jobs j
+    WHERE j.finished_at < $1 AND j.state IN ('completed', 'failed', 'canceled')
+      AND (j.run_id IS NULL OR NOT EXISTS (
+          SELECT 1 FROM runs r WHERE r.run_id = j.run_id AND r.completed_at IS NULL))
+    ORDER BY j.finished_at LIMIT $2
+    FOR UPDATE OF j SKIP LOCKED
+), gone AS (
+    DELETE FROM jobs j USING doomed d WHERE j.id = d.id RETURNING j.id, j.run_id
+), scoped AS (
+    DELETE FROM state s USING gone g WHERE g.run_id IS NULL AND s.scope = 'job:' || g.id
+)
+SELECT count(*)::int FROM gone;
+
+-- name: retention_runs
+-- Runs that ended before the cutoff, with their events, jobs and state.
+WITH doomed AS (
+    SELECT run_id FROM runs
+    WHERE completed_at < $1 AND status IN ('completed', 'failed', 'canceled', 'stalled')
+    ORDER BY completed_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), ev AS (
+    DELETE FROM events e USING doomed d WHERE e.run_id = d.run_id
+), jb AS (
+    DELETE FROM jobs j USING doomed d WHERE j.run_id = d.run_id
+), st AS (
+    DELETE FROM state s USING doomed d WHERE s.scope = d.run_id
+), gone AS (
+    DELETE FROM runs r USING doomed d WHERE r.run_id = d.run_id RETURNING 1
+)
+SELECT count(*)::int FROM gone;

@@ -1,0 +1,104 @@
+// Protocol v1 framing (docs/protocol.md): UTF-8 JSON objects, one per line, with a maximum
+// frame size. Shared by the child runtime and by tests that play the parent.
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_FRAME = 16 * 1024 * 1024;
+
+/** A protocol violation; `type` is one of the protocol's error types. */
+export class ProtocolError extends Error {
+  constructor(message, type = 'ProtocolError') {
+    super(message);
+    this.name = type;
+    this.type = type;
+  }
+}
+
+/** Encode one message as a frame (JSON + "\n"); throws ProtocolError beyond `maxFrame`. */
+export function encode(message, maxFrame = MAX_FRAME) {
+  let text;
+  try {
+    text = JSON.stringify(message);
+  } catch (err) {
+    throw new ProtocolError(`value is not JSON-serializable: ${err.message}`, 'NotSerializable');
+  }
+  const data = Buffer.from(text + '\n', 'utf8');
+  if (data.length - 1 > maxFrame) {
+    throw new ProtocolError(
+      `a '${message.type}' frame of ${data.length - 1} bytes exceeds the maximum frame size of ` +
+        `${maxFrame} bytes`,
+      'FrameTooLarge',
+    );
+  }
+  return data;
+}
+
+/** Reassembles frames from arbitrary chunks. */
+export class FrameDecoder {
+  constructor(maxFrame = MAX_FRAME) {
+    this.maxFrame = maxFrame;
+    this.chunks = [];
+    this.size = 0;
+  }
+
+  /** Feed a chunk; returns the complete messages in it. Throws ProtocolError on garbage. */
+  feed(chunk) {
+    const frames = [];
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    while (nl >= 0) {
+      let line = chunk.subarray(start, nl);
+      if (this.chunks.length) {
+        this.chunks.push(line);
+        line = Buffer.concat(this.chunks);
+        this.chunks = [];
+        this.size = 0;
+      }
+      frames.push(this.parse(line));
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.chunks.push(rest);
+      this.size += rest.length;
+      if (this.size > this.maxFrame) {
+        throw new ProtocolError(
+          `a frame exceeds the maximum frame size of ${this.maxFrame} bytes`,
+          'FrameTooLarge',
+        );
+      }
+    }
+    return frames;
+  }
+
+  parse(line) {
+    if (line.length > this.maxFrame) {
+      throw new ProtocolError(
+        `a frame of ${line.length} bytes exceeds the maximum frame size of ${this.maxFrame} bytes`,
+        'FrameTooLarge',
+      );
+    }
+    let message;
+    try {
+      message = JSON.parse(line.toString('utf8'));
+    } catch {
+      const preview = line.subarray(0, 80).toString('utf8');
+      throw new ProtocolError(`the channel carried a frame that is not JSON: ${JSON.stringify(preview)}`);
+    }
+    if (message === null || typeof message !== 'object' || typeof message.type !== 'string') {
+      throw new ProtocolError('a frame is not a JSON object with a "type"');
+    }
+    return message;
+  }
+}
+
+/** The error body of an "error" frame, from anything a handler may throw. */
+export function errorBody(err) {
+  if (err instanceof Error) {
+    const body = { type: err.type || err.name || 'Error', message: err.message || String(err) };
+    if (err.stack) body.stack = String(err.stack);
+    if (err.retryable === false) body.retryable = false;
+    return body;
+  }
+  return { type: 'Error', message: String(err) };
+}

@@ -1,0 +1,96 @@
+"""Redis retention (issue 3, point 3): finished jobs kept for N and for an age, ended runs
+expire with their history, so memory stays bounded under a steady load."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from flowtide._util.clock import now
+from flowtide._util.ids import uuid7
+from flowtide.backends import create_backend
+from flowtide.backends.base import CommitItem, Job, JobUpdate, Transition
+from flowtide.backends.redis import RedisBackend
+from flowtide.events import NewEvent, RunRecord
+from tests import _backend_redis
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[object]:
+    reason = _backend_redis.skip()
+    if reason:
+        pytest.skip(reason)
+    urls: list[str] = []
+    opened: list[RedisBackend] = []
+
+    async def factory(query: str) -> RedisBackend:
+        url = f"{_backend_redis.url(tmp_path)}&{query}"
+        urls.append(url)
+        backend = create_backend(url)
+        assert isinstance(backend, RedisBackend)
+        await backend.open()
+        opened.append(backend)
+        return backend
+
+    yield factory
+    for backend in opened:
+        await backend.close()
+    for url in urls:
+        await _backend_redis.cleanup(url)
+
+
+async def _finish(backend: RedisBackend, job_id: str, state: str = "completed") -> None:
+    update = JobUpdate(job_id, state)  # type: ignore[arg-type]
+    await backend.commit([CommitItem(None, lambda _: Transition(jobs=[update]))])
+
+
+async def test_completed_and_failed_jobs_are_kept_up_to_a_count(make) -> None:
+    backend = await make("keep_completed=2&keep_failed=1")
+    await backend.enqueue([Job(f"j{i}", "q", "fn") for i in range(6)])
+    await backend.claim("w", None, 10, 30)
+    for i in range(4):
+        await _finish(backend, f"j{i}")
+    await _finish(backend, "j4", "failed")
+    await _finish(backend, "j5", "failed")
+    assert [await backend.get_job(f"j{i}") is None for i in range(6)] == [
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert (await backend.queue_counts())["q"] == {"completed": 2, "failed": 1}
+    assert [j.id for j in (await backend.list_jobs("q")).items] == ["j5", "j3", "j2"]
+
+
+async def test_old_jobs_and_ended_runs_are_swept_by_age(make) -> None:
+    backend = await make("completed_ttl=1ms&run_ttl=1ms")
+    await backend.enqueue([Job("old", "q", "fn", key="k")])
+    await backend.claim("w", None, 10, 30)
+    await _finish(backend, "old")
+    run_id = uuid7()
+    ts = now()
+    record = RunRecord(run_id, "f", "completed", None, ts, ts, version=1, completed_at=ts)
+    step = Job(f"{run_id}:a", "q", "a", run_id=run_id, flow="f")
+    transition = Transition(run=record, events=[NewEvent("flow.completed")], enqueue=[step])
+    await backend.commit([CommitItem(run_id, lambda _: transition)])
+    await backend.claim("w", None, 10, 30)
+    await _finish(backend, step.id)
+    backend._next_sweep = 0.0  # sweep now, whoever swept last
+    await backend.client.delete(backend.keys.sweep)
+    await backend.claim("w", None, 10, 30)  # runs the sweep
+    assert await backend.get_job("old") is None
+    assert await backend.get_job(step.id) is None
+    assert await backend.get_run(run_id) is None
+    assert await backend.read_events(run_id) == []
+    assert (await backend.list_runs()).items == []
+    assert sum((await backend.queue_counts())["q"].values()) == 0
+    # the key of a deleted job is free again
+    assert await backend.enqueue([Job("new", "q", "fn", key="k")]) == ["new"]
+    prefix = backend.options.prefix
+    left = sorted([k async for k in backend.client.scan_iter(match=prefix + "*")])
+    kinds = {k.split(prefix, 1)[1].split(":")[0] for k in left}
+    assert not kinds & {"run", "ev", "rjobs", "st", "stx", "runs"}, left
