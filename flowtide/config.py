@@ -40,6 +40,7 @@ class WorkerConfig:
     lease: float = 30.0
     shutdown_grace: float = 30.0
     poll_interval: float = 0.05
+    stats_interval: float = 10.0  # console line with queue depth and jobs/s; 0 disables
 
 
 @dataclass(slots=True)
@@ -55,6 +56,19 @@ class StateConfig:
 
 
 @dataclass(slots=True)
+class RuntimesConfig:
+    """Child-process pools of a worker (``runtime="python-process"`` / ``"node"``)."""
+
+    python_process_pool: int = 0  # children per worker; 0: min(8, max(2, CPUs))
+    node_pool: int = 0
+    python_process_max_inflight: int = 1  # invocations at once per child
+    node_max_inflight: int = 32
+    max_jobs_per_child: int | None = None  # recycle after N jobs; 0: never; None: 1,000 / 10,000
+    max_memory_mb: int = 512  # recycle a child above this resident memory; 0: never
+    cancel_grace: float = 1.0  # a timed-out invocation's child is killed if it ignores the cancel
+
+
+@dataclass(slots=True)
 class Config:
     app: list[str] = field(default_factory=lambda: ["functions"])
     backend: str = DEFAULT_BACKEND
@@ -63,6 +77,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    runtimes: RuntimesConfig = field(default_factory=RuntimesConfig)
 
     @property
     def base_url(self) -> str:
@@ -77,12 +92,31 @@ _SECTIONS: dict[str, dict[str, type]] = {
         "lease": float,
         "shutdown_grace": float,
         "poll_interval": float,
+        "stats_interval": float,
     },
     "flow": {"step_timeout": float, "stall_timeout": float},
     "state": {"cleanup": str, "ttl": float},
+    "runtimes": {
+        "python_process_pool": int,
+        "node_pool": int,
+        "python_process_max_inflight": int,
+        "node_max_inflight": int,
+        "max_jobs_per_child": int,
+        "max_memory_mb": int,
+        "cancel_grace": float,
+    },
 }
 _TOP: dict[str, type] = {"app": list, "backend": str, "queue": str, "store": str, "stream": str}
-_DURATIONS = {"lease", "shutdown_grace", "poll_interval", "step_timeout", "stall_timeout", "ttl"}
+_DURATIONS = {
+    "lease",
+    "shutdown_grace",
+    "poll_interval",
+    "stats_interval",
+    "step_timeout",
+    "stall_timeout",
+    "ttl",
+    "cancel_grace",
+}
 
 
 def _coerce(key: str, kind: type, value: Any) -> Any:
@@ -90,6 +124,8 @@ def _coerce(key: str, kind: type, value: Any) -> Any:
     if name in _DURATIONS:
         if name == "stall_timeout" and value == "auto":
             return None
+        if name == "stats_interval" and value in ("0", "off"):
+            return 0.0
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -203,6 +239,15 @@ def check_backend_url(url: str) -> None:
         raise ConfigError(f"backend URL {url!r}: {exc}") from None
 
 
+def _check_runtimes(runtimes: RuntimesConfig) -> None:
+    minimum = {"python_process_max_inflight": 1, "node_max_inflight": 1}
+    for key in _SECTIONS["runtimes"]:
+        value = getattr(runtimes, key)
+        least = minimum.get(key, 0)
+        if value is not None and value < least:
+            raise ConfigError(f"config key runtimes.{key}: must be at least {least}, got {value}")
+
+
 def load_config(
     path: str | Path | None = None,
     *,
@@ -227,6 +272,7 @@ def load_config(
         raise ConfigError(
             f"config key worker.concurrency: must be at least 1, got {config.worker.concurrency}"
         )
+    _check_runtimes(config.runtimes)
     if config.state.cleanup not in ("never", "on-complete", "ttl"):
         raise ConfigError(
             f"config key state.cleanup: {config.state.cleanup!r} is not one of "

@@ -25,7 +25,7 @@ from flowtide.engine.context import Context, TriggerInfo
 from flowtide.engine.executor import Attempt, handler_ref, run_handler, run_in_child
 from flowtide.engine.runs import RunService
 from flowtide.events import RunRecord
-from flowtide.runtimes import PoolOptions, RuntimePools
+from flowtide.runtimes import PoolOptions, RuntimePools, options_from_config
 
 __all__ = ["Worker"]
 
@@ -67,6 +67,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._contexts: dict[str, Context] = {}
         # Child-process pools (runtime="python-process"/"node"): started on first use.
+        if runtimes is None:
+            runtimes = options_from_config(service.config.runtimes)
         self.runtimes = RuntimePools(runtimes, cwd=str(service.config.root))
 
     # -- lifecycle -----------------------------------------------------------------------------

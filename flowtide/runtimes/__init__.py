@@ -5,7 +5,7 @@ children; ``docs/protocol.md`` specifies what parent and child say to each other
 """
 
 from flowtide.runtimes.child import Host, Invocation, Outcome
-from flowtide.runtimes.pool import Pool, PoolOptions, RuntimePools
+from flowtide.runtimes.pool import Pool, PoolOptions, RuntimePools, options_from_config
 from flowtide.runtimes.protocol import MAX_FRAME, PROTOCOL_VERSION
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Pool",
     "PoolOptions",
     "RuntimePools",
+    "options_from_config",
 ]

@@ -148,11 +148,14 @@ class Child:
         self._streams_closed = asyncio.Event()
         self._exited: asyncio.Task[int] | None = None
         self._statm = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.rss_checked = 0.0  # when the pool last sampled rss_mb()
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None and self.failure is None
+        proc = self.proc
+        return self.failure is None and proc is not None and proc.returncode is None
 
     @property
     def load(self) -> int:
@@ -169,7 +172,7 @@ class Child:
         return pages * _PAGE / (1024 * 1024)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -312,7 +315,8 @@ class Child:
                 "ChildCrashed", f"the {self.runtime} child (pid {self.pid}) is gone"
             )
             return failure.outcome()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         self.jobs += 1
         inv_id = f"i{next(self._ids)}"
         message: dict[str, Any] = {
@@ -476,7 +480,8 @@ class Child:
             raise ChildFailed("ChildCrashed", "the protocol channel is closed")
         data = encode(message, self.max_frame)
         if not self._outq:
-            asyncio.get_running_loop().call_soon(self._flush)
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
         self._outq.append(data)
 
     def _flush(self) -> None:
@@ -513,9 +518,7 @@ class Child:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "heartbeat":
-            return
-        if kind in ("result", "error"):
+        if kind == "result" or kind == "error":
             run = self.running.get(str(message.get("id")))
             if run is None:
                 return  # a late answer to an invocation that already ended
@@ -529,6 +532,8 @@ class Child:
             if run.timed_out:
                 outcome = self._timeout(run, killed=False)
             self._complete(run, outcome)
+            return
+        if kind == "heartbeat":
             return
         if kind == "log":
             run = self.running.get(str(message.get("invoke")))

@@ -14,14 +14,16 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowtide.config import RuntimesConfig
 from flowtide.runtimes.child import Child, ChildFailed, Host, Invocation, Outcome
 from flowtide.runtimes.protocol import MAX_FRAME
 
-__all__ = ["Pool", "PoolOptions", "RuntimePools", "python_argv"]
+__all__ = ["Pool", "PoolOptions", "RuntimePools", "options_from_config", "python_argv"]
 
 ENV_PYTHONPATH = "FLOWTIDE_CHILD_SYS_PATH"
 
@@ -30,7 +32,7 @@ ENV_PYTHONPATH = "FLOWTIDE_CHILD_SYS_PATH"
 class PoolOptions:
     size: int = field(default_factory=lambda: max(2, min(8, os.cpu_count() or 2)))
     max_jobs: int | None = None  # recycle a child after this many jobs (0: never; None: default)
-    max_memory_mb: float = 512.0  # recycle a child whose RSS is above this after a job (0: never)
+    max_memory_mb: float = 512.0  # recycle a child whose RSS is above this (0: never)
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 10.0
     start_timeout: float = 20.0
@@ -40,10 +42,32 @@ class PoolOptions:
     cancel_grace: float = 1.0  # after a timeout's cancel, how long before the child is killed
 
 
+# Resident memory is sampled after a job, at most this often per child (reading
+# /proc/PID/statm costs tens of microseconds for a Node process).
+MEMORY_CHECK_INTERVAL = 0.25
 DEFAULT_MAX_INFLIGHT = {"node": 32, "python-process": 1}
 # Python children are recycled sooner (C extensions and caches leak); a Node child restart costs
 # ~50 ms of CPU, which at 1,000 jobs would be a large share of a short handler's cost.
 DEFAULT_MAX_JOBS = {"node": 10_000, "python-process": 1000}
+
+
+def options_from_config(config: RuntimesConfig) -> dict[str, PoolOptions]:
+    """The pool options of a worker from the ``[runtimes]`` config section."""
+    out = {}
+    for runtime, size, inflight in (
+        ("python-process", config.python_process_pool, config.python_process_max_inflight),
+        ("node", config.node_pool, config.node_max_inflight),
+    ):
+        options = PoolOptions(
+            max_jobs=config.max_jobs_per_child,
+            max_memory_mb=float(config.max_memory_mb),
+            max_inflight=inflight,
+            cancel_grace=config.cancel_grace,
+        )
+        if size > 0:
+            options.size = size
+        out[runtime] = options
+    return out
 
 
 def python_argv() -> list[str]:
@@ -111,37 +135,52 @@ class Pool:
         return child
 
     async def invoke(self, inv: Invocation, host: Host) -> Outcome:
-        try:
-            child = await self._acquire()
-        except ChildFailed as exc:
-            return exc.outcome()
+        child = self._pick()
+        if child is None:
+            try:
+                child = await self._acquire()
+            except ChildFailed as exc:
+                return exc.outcome()
         try:
             return await child.invoke(inv, host)
         finally:
             self._release(child)
 
-    def _usable(self, child: Child) -> bool:
-        return (
-            child.alive
-            and not child.retiring
-            and not (self.max_jobs > 0 and child.jobs >= self.max_jobs)
-            and child.load < child.capacity
-        )
+    def _pick(self) -> Child | None:
+        """The least-loaded usable child, unless the pool should grow first; drops dead ones."""
+        best: Child | None = None
+        dead: list[Child] | None = None
+        max_jobs = self.max_jobs
+        for child in self._children:
+            if not child.alive:
+                if not child.running:
+                    dead = [*(dead or ()), child]
+                continue
+            load = child.load
+            if (
+                load < child.capacity
+                and not child.retiring
+                and not (max_jobs > 0 and child.jobs >= max_jobs)
+                and (best is None or load < best.load)
+            ):
+                best = child
+        for child in dead or ():
+            self._drop(child, child.kill())  # it died while idle: reap it
+        if best is None or self._stopping:
+            return None
+        if best.load == 0 or len(self._children) + self._starting >= max(1, self.options.size):
+            return best
+        return None
 
     async def _acquire(self) -> Child:
         size = max(1, self.options.size)
         while True:
             if self._stopping:
                 raise ChildFailed("WorkerStopping", f"the {self.runtime} pool is stopping")
-            best: Child | None = None
-            for child in list(self._children):
-                if not child.alive and not child.running:
-                    self._drop(child, child.kill())  # died while idle
-                elif self._usable(child) and (best is None or child.load < best.load):
-                    best = child
-            can_grow = len(self._children) + self._starting < size
-            if best is not None and (best.load == 0 or not can_grow):
+            best = self._pick()
+            if best is not None:
                 return best
+            can_grow = len(self._children) + self._starting < size
             if can_grow:
                 self._starting += 1
                 try:
@@ -175,8 +214,11 @@ class Pool:
                 self._drop(child, child.kill())  # reap it (a no-op once the pool dropped it)
         else:
             worn = self.max_jobs > 0 and child.jobs >= self.max_jobs
-            if child.load == 0 or child.jobs % 64 == 0:
-                worn = worn or (o.max_memory_mb > 0 and child.rss_mb() > o.max_memory_mb)
+            if not worn and o.max_memory_mb > 0:
+                now = time.monotonic()
+                if now - child.rss_checked >= MEMORY_CHECK_INTERVAL:
+                    child.rss_checked = now
+                    worn = child.rss_mb() > o.max_memory_mb
             if worn and not child.retiring:
                 child.retiring = True
                 self._idle_replacement()

@@ -16,6 +16,7 @@ from typing import Any
 
 from flowtide.app import App
 from flowtide.engine.scheduler import Scheduler
+from flowtide.engine.stats import report_stats
 from flowtide.engine.worker import Worker
 
 __all__ = ["run_host"]
@@ -58,8 +59,13 @@ async def run_host(
     scheduler = Scheduler(app.service) if run_scheduler else None
     server = None
     api = None
+    stats: asyncio.Task[None] | None = None
     if worker is not None:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+        stats = asyncio.create_task(
+            report_stats(app.backend, worker, app.config.worker.stats_interval, worker.queues),
+            name="flowtide-stats",
+        )
     if scheduler is not None:
         tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
     url = app.config.base_url
@@ -99,6 +105,8 @@ async def run_host(
         if task is not stopper and task.exception() is not None:
             logger.error("%s stopped: %s", task.get_name(), task.exception())
     logger.info("shutting down")
+    if stats is not None:
+        stats.cancel()
     if worker is not None:
         worker.stop()
     if scheduler is not None:

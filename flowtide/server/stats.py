@@ -19,15 +19,22 @@ _PAGE = 500
 
 
 async def queue_overview(backend: Backend, registry: Registry) -> list[dict[str, Any]]:
-    """Every queue the registry or the backend knows, with job counts and its paused flag."""
+    """Every queue the registry or the backend knows, with job counts, its paused flag and
+    ``throughput``: jobs completed in about the last minute, or None where the backend does
+    not keep that number (an optional ``completed_last_minute`` operation)."""
     counts = await backend.queue_counts()
     paused = await backend.paused_queues()
     names = sorted(set(registry.queues()) | set(counts) | paused)
+    recent: dict[str, int] | None = None
+    reader = getattr(backend, "completed_last_minute", None)
+    if reader is not None:
+        recent = await reader()
     return [
         {
             "name": name,
             "counts": {state: counts.get(name, {}).get(state, 0) for state in QUEUE_STATES},
             "paused": name in paused,
+            "throughput": None if recent is None else recent.get(name, 0),
         }
         for name in names
     ]

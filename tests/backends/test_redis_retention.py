@@ -3,6 +3,7 @@ expire with their history, so memory stays bounded under a steady load."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -79,6 +80,9 @@ async def test_old_jobs_and_ended_runs_are_swept_by_age(make) -> None:
     await backend.commit([CommitItem(run_id, lambda _: transition)])
     await backend.claim("w", None, 10, 30)
     await _finish(backend, step.id)
+    finished = now()
+    while now() < finished + 0.01:  # everything must be older than the 1 ms retention age
+        await asyncio.sleep(0.005)
     backend._next_sweep = 0.0  # sweep now, whoever swept last
     await backend.client.delete(backend.keys.sweep)
     await backend.claim("w", None, 10, 30)  # runs the sweep

@@ -135,6 +135,8 @@ async def test_a_postgres_restart_under_load_loses_nothing_and_doubles_nothing(
     with flowtide_processes(tmp_path) as procs:
         base = _base_url(procs.start("serve", "--port", "0", name="serve"))
         workers = [procs.start("worker", name=f"worker{i}") for i in range(2)]
+        for proc in workers:  # opened before the restart: a process that cannot reach the
+            proc.wait_for_output("ready", timeout=60)  # backend at start-up exits by design
         stop = asyncio.Event()
 
         async def load(client: httpx.AsyncClient, lane: int) -> None:

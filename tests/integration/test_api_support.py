@@ -89,7 +89,10 @@ def build_registry(gates: Gates) -> Registry:
 
 
 def make_config(backend: str, tmp_path: Path, token: str = "") -> Config:
-    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'flowtide.db'}"
+    if backend.startswith("redis://"):
+        url = backend  # a full URL (tests/_backend_redis.url)
+    else:
+        url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'flowtide.db'}"
     config = Config(backend=url, root=tmp_path)
     config.server.api_token = token
     config.worker.poll_interval = 0.01

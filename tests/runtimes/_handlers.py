@@ -113,3 +113,12 @@ def oversize(size: int) -> None:
     """Writes ``size`` bytes without a newline on the protocol channel."""
     os.write(int(os.environ["FLOWTIDE_PROTOCOL_FD_OUT"]), b"[" * size)
     time.sleep(30)
+
+
+@function(runtime="python-process")
+async def nap(seconds: float) -> int:
+    """Async: sleeps without blocking the child's loop (several can run in one child)."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return os.getpid()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from flowtide.runtimes import Invocation, Pool, PoolOptions
-from flowtide.runtimes.pool import python_argv
+from flowtide.runtimes.pool import MEMORY_CHECK_INTERVAL, python_argv
 from tests.runtimes._util import RecordingHost, assert_no_leftovers
 
 H = "tests.runtimes._handlers"
@@ -133,6 +133,7 @@ async def test_recycled_after_max_jobs_and_above_the_memory_limit() -> None:
         pids = [(await pool.invoke(inv("pid"), RecordingHost())).value for _ in range(7)]
         assert pids[0] == pids[1] == pids[2] != pids[3]
         assert pids[3] == pids[4] == pids[5] != pids[6]
+        await asyncio.sleep(MEMORY_CHECK_INTERVAL + 0.05)  # memory is sampled at most this often
         grown = (await pool.invoke(inv("grow", 200), RecordingHost())).value
         assert (await pool.invoke(inv("pid"), RecordingHost())).value != grown
     finally:
@@ -175,4 +176,31 @@ async def test_stop_while_busy_kills_and_reaps(pool: Pool) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await pool.stop()
+    assert_no_leftovers(pool.spawned)
+
+
+async def test_an_async_handler_past_its_timeout_is_canceled_and_the_child_kept(
+    pool: Pool,
+) -> None:
+    before = await pool.invoke(inv("pid"), RecordingHost())
+    out = await pool.invoke(inv("nap", 30, timeout=0.3), RecordingHost())
+    assert out.error is not None and out.error["type"] == "Timeout"
+    assert "canceled" in out.error["message"]
+    after = await pool.invoke(inv("pid"), RecordingHost())
+    assert before.value == after.value and pool.spawned == [before.value]
+
+
+async def test_max_inflight_lets_one_child_run_async_handlers_together() -> None:
+    options = PoolOptions(size=1, max_inflight=4)
+    pool = Pool("python-process", python_argv(), options, env=_env())
+    try:
+        started = asyncio.get_running_loop().time()
+        outs = await asyncio.gather(
+            *(pool.invoke(inv("nap", 0.5), RecordingHost()) for _ in range(4))
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await pool.stop()
+    assert all(o.ok for o in outs) and len(pool.spawned) == 1
+    assert elapsed < 1.9, elapsed  # together, not one after another
     assert_no_leftovers(pool.spawned)

@@ -258,3 +258,43 @@ def test_a_separate_facet_backend_is_refused_with_the_key_named(tmp_path):
     write(tmp_path / "flowtide.toml", 'queue = "memory://"\n')
     with pytest.raises(ConfigError, match="config key queue"):
         load_config(root=tmp_path, environ={})
+
+
+def test_runtimes_section_defaults_file_and_env(tmp_path):
+    defaults = load_config(root=tmp_path, environ={}).runtimes
+    assert (defaults.python_process_pool, defaults.node_pool) == (0, 0)
+    assert (defaults.python_process_max_inflight, defaults.node_max_inflight) == (1, 32)
+    assert (defaults.max_jobs_per_child, defaults.max_memory_mb) == (None, 512)
+    assert defaults.cancel_grace == 1.0
+    write(
+        tmp_path / "flowtide.toml",
+        """
+[runtimes]
+python_process_pool = 2
+node_pool = 3
+node_max_inflight = 8
+max_jobs_per_child = 500
+max_memory_mb = 256
+cancel_grace = "250ms"
+""",
+    )
+    config = load_config(root=tmp_path, environ={"FLOWTIDE_RUNTIMES_NODE_POOL": "4"})
+    r = config.runtimes
+    assert (r.python_process_pool, r.node_pool, r.node_max_inflight) == (2, 4, 8)
+    assert (r.max_jobs_per_child, r.max_memory_mb, r.cancel_grace) == (500, 256, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[runtimes]\nnode_pool = 'two'\n", "runtimes.node_pool"),
+        ("[runtimes]\nnode_max_inflight = 0\n", "runtimes.node_max_inflight"),
+        ("[runtimes]\nmax_memory_mb = -1\n", "runtimes.max_memory_mb"),
+        ("[runtimes]\ncancel_grace = 'later'\n", "runtimes.cancel_grace"),
+        ("[runtimes]\nnode_size = 2\n", "runtimes.node_size"),
+    ],
+)
+def test_invalid_runtimes_values_name_the_key(tmp_path, toml, key):
+    write(tmp_path / "flowtide.toml", toml)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(root=tmp_path, environ={})

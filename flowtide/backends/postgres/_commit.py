@@ -27,6 +27,7 @@ __all__ = [
     "Q",
     "Row",
     "commit_batch",
+    "commit_unlocked",
     "insert_jobs",
     "job_columns",
     "json_or_none",
@@ -196,6 +197,12 @@ class _Plan:
         await _grouped(con, self.state_ops)
         await _grouped(con, self.timer_ops)
 
+    @property
+    def only_job_updates(self) -> bool:
+        return bool(self.job_updates) and not (
+            self.touched or self.new_jobs or self.cancel_runs or self.state_ops or self.timer_ops
+        )
+
     def notify_payload(self) -> str:
         payload = ",".join(sorted(self.touched))
         return payload if len(payload) <= NOTIFY_LIMIT else ""
@@ -259,4 +266,20 @@ async def commit_batch(
     if not plan.empty:
         await plan.write(con)
         await con.execute(Q["notify"], channel, plan.notify_payload())
+    return out
+
+
+async def commit_unlocked(
+    con: asyncpg.Connection, items: Sequence[CommitItem], ts: float, channel: str
+) -> list[list[Event]] | None:
+    """The fast path of a batch that reads nothing (no run, no attempt guard) and only finishes
+    or requeues jobs, as workers of standalone functions commit: one statement, no explicit
+    transaction. None when the batch needs :func:`commit_batch`."""
+    if any(i.run_id is not None or i.attempt_of is not None for i in items):
+        return None
+    plan = _Plan(ts, {}, {})
+    out = [plan.add(None, None, item.decide(None)) for item in items]
+    if not plan.only_job_updates:
+        return None
+    await con.execute(Q["update_jobs_notify"], ts, *_columns(plan.job_updates.values()), channel)
     return out

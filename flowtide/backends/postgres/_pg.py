@@ -122,6 +122,7 @@ class Listener:
         self.settings = settings
         self.wake = wake
         self.connected = asyncio.Event()
+        self.server_pid: int | None = None  # of the LISTEN connection, while it is up
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -148,6 +149,7 @@ class Listener:
                 lost = asyncio.Event()
                 con.add_termination_listener(functools.partial(_set, lost))
                 await con.add_listener(self.settings.channel, self._on_notify)
+                self.server_pid = con.get_server_pid()
                 self.connected.set()
                 if not first:
                     logger.info("LISTEN connection re-established")
@@ -162,6 +164,7 @@ class Listener:
                 first = False
             finally:
                 self.connected.clear()
+                self.server_pid = None
                 if con is not None:
                     con.terminate()
             # down: wake waiters now and every `poll` seconds until reconnected

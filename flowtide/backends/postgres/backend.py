@@ -21,15 +21,15 @@ import asyncpg
 
 from flowtide._util.clock import iso, now
 from flowtide._util.jsonutil import loads
-from flowtide.backends._common import Notifier, claim_events
+from flowtide.backends._common import LEASE_LOST, Notifier
 from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer
 from flowtide.backends.postgres import migrate, retention
 from flowtide.backends.postgres._commit import (
     Q,
     Row,
     commit_batch,
-    insert_jobs,
-    json_or_none,
+    commit_unlocked,
+    job_columns,
     record_from_row,
 )
 from flowtide.backends.postgres._pg import (
@@ -86,6 +86,7 @@ class PostgresBackend:
         self.schema = self.settings.schema
         self._pool: asyncpg.Pool | None = None
         self._notifier = Notifier()
+        self._unseen = False  # a change arrived that no later wait_for_change returned for
         self._listener: Listener | None = None
         self._retention: asyncio.Task[None] | None = None
 
@@ -109,7 +110,7 @@ class PostgresBackend:
             )
         except (asyncpg.PostgresError, OSError, TimeoutError, asyncpg.InterfaceError) as exc:
             raise unavailable(s, exc) from None
-        self._listener = Listener(s, self._notifier.notify)
+        self._listener = Listener(s, self._notify_local)
         self._listener.start()
         policy = s.retention
         if policy.jobs is not None or policy.runs is not None:
@@ -180,9 +181,17 @@ class PostgresBackend:
         await self._fetch("SELECT 1")
 
     def _notify_local(self) -> None:
+        self._unseen = True
         self._notifier.notify()
 
     async def wait_for_change(self, timeout: float) -> None:
+        """Level-triggered for the next caller: a change that arrived while nobody was waiting
+        (a worker in the middle of a claim that started before the change committed) makes the
+        next call return at once instead of sleeping a whole poll interval."""
+        if self._unseen:
+            self._unseen = False
+            await asyncio.sleep(0)
+            return
         listener = self._listener
         if listener is None or not listener.connected.is_set():
             timeout = min(timeout, self.settings.poll)  # the fallback poll
@@ -190,15 +199,21 @@ class PostgresBackend:
 
     # -- enqueue and claim ----------------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
+        if not jobs:
+            return []
         ts = now()
-        channel = self.settings.channel
-
-        async def work(con: asyncpg.Connection) -> list[str]:
-            ids = await insert_jobs(con, jobs, ts)
-            await con.execute(Q["notify"], channel, "")
-            return ids
-
-        ids = await self._tx(work)
+        async with self._conn() as con:
+            cols = job_columns(jobs, ts)
+            rows = await con.fetch(Q["enqueue"], *cols, self.settings.channel)
+            inserted = {r[0] for r in rows if r[0] is not None}
+            ids = []
+            for job in jobs:
+                if job.id in inserted or job.key is None:
+                    ids.append(job.id)
+                else:  # deduplicated by key: the job that stands for it
+                    ids.append(
+                        await con.fetchval(Q["job_standing_for"], job.id, job.queue, job.key)
+                    )
         self._notify_local()
         return ids
 
@@ -216,57 +231,11 @@ class PostgresBackend:
         until = ts + lease
         wanted = None if queues is None else list(queues)
 
-        async def work(con: asyncpg.Connection) -> list[Job]:
-            picked = await con.fetch(Q["claim_pick"], ts, wanted, list(exclude), limit)
-            if not picked:
-                return []
-            reclaimed = {r[0]: r[2] for r in picked}
-            run_ids = sorted({r[1] for r in picked if r[1] is not None})
-            runs: dict[str, tuple[str, int]] = {}
-            if run_ids:
-                for run_id, flow, last_seq in await con.fetch(Q["claim_runs"], run_ids):
-                    runs[run_id] = (flow, last_seq)
-                busy = set(run_ids) - set(runs)
-                if busy:  # locked by a commit right now: leave those jobs for the next claim
-                    busy &= {r[0] for r in await con.fetch(Q["runs_exist"], list(busy))}
-            else:
-                busy = set()
-            ids = [r[0] for r in picked if r[1] not in busy]
-            if not ids:
-                return []
-            rows = await con.fetch(Q["claim_take"], ids, worker, until)
-            rows = sorted(rows, key=lambda r: (not reclaimed[r[0]], -r[6], r[7], r[12]))
-            jobs = [_claimed(r, worker, until) for r in rows]
-            await self._claim_events(con, jobs, reclaimed, runs, ts)
-            return jobs
-
-        return await self._tx(work)
-
-    @staticmethod
-    async def _claim_events(
-        con: asyncpg.Connection,
-        jobs: list[Job],
-        reclaimed: dict[str, bool],
-        runs: dict[str, tuple[str, int]],
-        ts: float,
-    ) -> None:
-        rows: list[tuple[Any, ...]] = []
-        seqs: dict[str, int] = {}
-        for job in jobs:
-            if job.run_id is None or job.run_id not in runs:
-                continue
-            flow, last = runs[job.run_id]
-            seq = seqs.get(job.run_id, last)
-            for new in claim_events(job, reclaimed[job.id]):
-                seq += 1
-                data = json_or_none(new.data)
-                rows.append(
-                    (job.run_id, seq, len(rows) + 1, new.type, flow, new.step, new.attempt, data)
-                )
-            seqs[job.run_id] = seq
-        if rows:
-            cols = [list(c) for c in zip(*rows, strict=True)]
-            await con.execute(Q["claim_events"], ts, *cols, list(seqs), list(seqs.values()))
+        rows = await self._fetch(
+            Q["claim"], ts, wanted, list(exclude), limit, worker, until, LEASE_LOST
+        )
+        rows = sorted(rows, key=lambda r: (not r[13], -r[6], r[7], r[12]))
+        return [_claimed(r, worker, until) for r in rows]
 
     async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
         if not job_ids:
@@ -289,7 +258,15 @@ class PostgresBackend:
     async def commit(self, items: Sequence[CommitItem]) -> list[list[Event]]:
         ts = now()
         channel = self.settings.channel
-        out = await self._tx(lambda con: commit_batch(con, items, ts, channel))
+        fast = None
+        if not any(i.run_id is not None or i.attempt_of is not None for i in items):
+            async with self._conn() as con:
+                fast = await commit_unlocked(con, items, ts, channel)
+        out = (
+            fast
+            if fast is not None
+            else await self._tx(lambda con: commit_batch(con, items, ts, channel))
+        )
         self._notify_local()
         return out
 

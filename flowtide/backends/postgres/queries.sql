@@ -22,21 +22,9 @@ UPDATE runs r SET status = t.s, version = t.v, last_seq = t.l, updated_at = t.up
     completed_at = t.co, body = t.b::jsonb
 FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::float8[], $6::float8[],
     $7::text[], $8::int[]) AS t(id, s, v, l, up, co, b, old)
-WHERE r.run_id = t.id AND r.version = t.old;
+WHERE r.run_id = t.id AND r.version = t.old AND r.run_id = ANY($1::text[]);
 
 -- name: insert_events
-INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
-SELECT t.r, t.s, (pg_current_xact_id()::text::bigint << 20) + t.o, $1, t.ty, t.f, t.st, t.a,
-    t.d::jsonb
-FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[], $8::int[],
-    $9::text[]) AS t(r, s, o, ty, f, st, a, d);
-
--- name: claim_events
-WITH bumped AS (
-    UPDATE runs r SET last_seq = t.l
-    FROM unnest($10::text[], $11::int[]) AS t(id, l)
-    WHERE r.run_id = t.id
-)
 INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
 SELECT t.r, t.s, (pg_current_xact_id()::text::bigint << 20) + t.o, $1, t.ty, t.f, t.st, t.a,
     t.d::jsonb
@@ -76,6 +64,23 @@ ORDER BY t.o
 ON CONFLICT DO NOTHING
 RETURNING id;
 
+-- name: enqueue
+-- insert_jobs and a wake-up in one statement: the row with a NULL id is the notification.
+WITH ins AS (
+    INSERT INTO jobs (id, queue, name, run_id, flow, state, priority, run_at, created_at, key,
+        input)
+    SELECT t.id, t.q, t.n, t.r, t.f, t.s, t.p, t.ra, t.ca, t.k, t.i::jsonb
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::int[], $8::float8[], $9::float8[], $10::text[], $11::text[]) WITH ORDINALITY
+        AS t(id, q, n, r, f, s, p, ra, ca, k, i, o)
+    ORDER BY t.o
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT id FROM ins
+UNION ALL
+SELECT NULL FROM (SELECT pg_notify($12, '')) AS n;
+
 -- name: job_standing_for
 SELECT coalesce(
     (SELECT id FROM jobs WHERE id = $1),
@@ -86,7 +91,12 @@ SELECT coalesce(
 -- name: lock_job_attempts
 SELECT id, state, attempt FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE;
 
--- name: claim_pick
+-- name: claim
+-- One statement (one round trip, no explicit transaction): lease up to $4 jobs, expired
+-- leases first, then due jobs by priority and age; skip rows other transactions hold. A step
+-- job whose run is locked by a commit right now is left for the next claim (waiting for that
+-- lock while holding job locks could deadlock with the commit). For the step jobs taken, the
+-- run's last_seq is bumped and step.started (after step.retrying for a reclaim) appended.
 WITH expired AS (
     SELECT id, run_id, true AS reclaimed FROM jobs
     WHERE state = 'active' AND lease_until < $1
@@ -101,24 +111,53 @@ WITH expired AS (
       AND queue NOT IN (SELECT name FROM queues WHERE paused)
     ORDER BY priority DESC, run_at, seq LIMIT $4 - (SELECT count(*) FROM expired)
     FOR UPDATE SKIP LOCKED
+), cand AS (
+    SELECT id, run_id, reclaimed FROM expired
+    UNION ALL
+    SELECT id, run_id, reclaimed FROM due
+), locked AS (
+    SELECT run_id, flow, last_seq FROM runs
+    WHERE run_id IN (SELECT run_id FROM cand WHERE run_id IS NOT NULL)
+    FOR UPDATE SKIP LOCKED
+), taken AS (
+    -- "= ANY(ARRAY(...))" makes this a primary-key lookup per job (a join on the CTE can
+    -- become a hash join over the whole table); the old state tells a reclaim
+    UPDATE jobs j SET state = 'active', attempt = j.attempt + 1,
+        reclaims = j.reclaims + (j.state = 'active')::int, worker = $5, lease_until = $6
+    WHERE j.id = ANY(ARRAY(
+        SELECT c.id FROM cand c
+        WHERE c.run_id IS NULL OR c.run_id IN (SELECT run_id FROM locked)
+           OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = c.run_id)))
+    RETURNING j.id, j.queue, j.name, j.run_id, j.flow, j.attempt, j.priority, j.run_at,
+        j.created_at, j.key, j.input, j.reclaims, j.seq
+), ev AS (
+    SELECT t.run_id, l.flow, l.last_seq, t.name AS step, v.type, v.attempt, v.data,
+        row_number() OVER (PARTITION BY t.run_id
+            ORDER BY NOT t.reclaimed, t.priority DESC, t.run_at, t.seq, v.k) AS n,
+        row_number() OVER (
+            ORDER BY t.run_id, NOT t.reclaimed, t.priority DESC, t.run_at, t.seq, v.k) AS o
+    FROM (SELECT taken.*, cand.reclaimed FROM taken JOIN cand USING (id)) AS t
+    JOIN locked l ON l.run_id = t.run_id
+    CROSS JOIN LATERAL (VALUES
+        (1, 'step.retrying', t.attempt - 1, jsonb_build_object(
+            'error', jsonb_build_object('type', 'LeaseExpired', 'message', $7::text),
+            'next_attempt', t.attempt)),
+        (2, 'step.started', t.attempt, NULL::jsonb)
+    ) AS v(k, type, attempt, data)
+    WHERE v.k = 2 OR t.reclaimed
+), bumped AS (
+    UPDATE runs r SET last_seq = r.last_seq + c.n
+    FROM (SELECT run_id, count(*)::int AS n FROM ev GROUP BY run_id) AS c
+    WHERE r.run_id = c.run_id
+), appended AS (
+    INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
+    SELECT run_id, last_seq + n, (pg_current_xact_id()::text::bigint << 20) + o, $1, type,
+        flow, step, attempt, data
+    FROM ev
 )
-SELECT id, run_id, reclaimed FROM expired
-UNION ALL
-SELECT id, run_id, reclaimed FROM due;
-
--- name: claim_runs
-SELECT run_id, flow, last_seq FROM runs WHERE run_id = ANY($1::text[])
-ORDER BY run_id FOR UPDATE SKIP LOCKED;
-
--- name: runs_exist
-SELECT run_id FROM runs WHERE run_id = ANY($1::text[]);
-
--- name: claim_take
-UPDATE jobs SET state = 'active', attempt = attempt + 1,
-    reclaims = reclaims + (state = 'active')::int, worker = $2, lease_until = $3
-WHERE id = ANY($1::text[])
-RETURNING id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, input,
-    reclaims, seq;
+SELECT t.id, t.queue, t.name, t.run_id, t.flow, t.attempt, t.priority, t.run_at, t.created_at,
+    t.key, t.input, t.reclaims, t.seq, c.reclaimed
+FROM taken t JOIN cand c USING (id);
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = $3
@@ -133,6 +172,8 @@ UPDATE jobs SET state = 'waiting', attempt = attempt - 1, worker = NULL, lease_u
 WHERE id = ANY($1::text[]) AND state = 'active' AND worker = $2;
 
 -- name: update_jobs
+-- (Every join with an unnest() also filters the table with "= ANY(ids)": an index lookup per
+-- row, where the planner would otherwise hash-join the whole table.)
 UPDATE jobs j SET state = t.s, worker = NULL, lease_until = NULL, error = t.e::jsonb,
     result = t.r::jsonb,
     finished_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN NULL ELSE $1::float8 END,
@@ -141,7 +182,23 @@ UPDATE jobs j SET state = t.s, worker = NULL, lease_until = NULL, error = t.e::j
     reclaims = CASE WHEN t.reset THEN 0 ELSE j.reclaims END
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bool[])
     AS t(id, s, e, r, ra, reset)
-WHERE j.id = t.id;
+WHERE j.id = t.id AND j.id = ANY($2::text[]);
+
+-- name: update_jobs_notify
+-- update_jobs and a wake-up in one statement (a batch that only finishes jobs).
+WITH u AS (
+    UPDATE jobs j SET state = t.s, worker = NULL, lease_until = NULL, error = t.e::jsonb,
+        result = t.r::jsonb,
+        finished_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN NULL ELSE $1::float8 END,
+        run_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN t.ra ELSE j.run_at END,
+        attempt = CASE WHEN t.reset THEN 0 ELSE j.attempt END,
+        reclaims = CASE WHEN t.reset THEN 0 ELSE j.reclaims END
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::bool[])
+        AS t(id, s, e, r, ra, reset)
+    WHERE j.id = t.id AND j.id = ANY($2::text[])
+    RETURNING 1
+)
+SELECT pg_notify($8, ''), (SELECT count(*) FROM u);
 
 -- name: cancel_run_jobs
 UPDATE jobs SET state = 'canceled', finished_at = $1
@@ -155,7 +212,7 @@ ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, expires_at = excl
 
 -- name: state_delete
 DELETE FROM state s USING unnest($1::text[], $2::text[]) AS t(s, k)
-WHERE s.scope = t.s AND s.key = t.k;
+WHERE s.scope = t.s AND s.key = t.k AND s.scope = ANY($1::text[]);
 
 -- name: state_clear
 DELETE FROM state WHERE scope = ANY($1::text[]);
@@ -219,7 +276,7 @@ SELECT pg_notify($1, $2);
 -- name: set_last_seq
 UPDATE runs r SET last_seq = t.l
 FROM unnest($1::text[], $2::int[]) AS t(id, l)
-WHERE r.run_id = t.id;
+WHERE r.run_id = t.id AND r.run_id = ANY($1::text[]);
 
 -- name: list_runs
 SELECT run_id, flow, status, version, started_at, updated_at, completed_at, body, last_seq

@@ -45,6 +45,7 @@ logger = logging.getLogger("flowtide.backends.redis")
 T = TypeVar("T")
 _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 MAX_CONFLICTS = 1000
+ENQUEUE_BATCH = 5000  # jobs per coalesced enqueue script call
 SWEEP_EVERY = 5.0
 QUIET_AFTER_OUTAGE = 30.0  # connection losses this soon after one are the same outage
 
@@ -65,6 +66,9 @@ class RedisBackend:
         self._logged = False
         self._next_sweep = 0.0
         self.conflicts = 0  # optimistic-concurrency retries (a statistic)
+        self._enq: list[tuple[list[Job], asyncio.Future[list[str]]]] = []
+        self._enq_busy = False
+        self._enq_task: asyncio.Task[None] | None = None
         o = self.options
         self._common = [o.prefix, "", str(o.feed_max), str(o.keep_completed), str(o.keep_failed)]
 
@@ -94,11 +98,17 @@ class RedisBackend:
             raise BackendUnavailable(f"cannot reach Redis at {where}: {reason}") from None
         self._client = client
         self._scripts = {name: client.register_script(src) for name, src in load_scripts().items()}
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        await self._start_listener()
+
+    async def _start_listener(self) -> None:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         await self._subscribe(pubsub)
         self._listener = asyncio.create_task(self._listen(pubsub), name="flowtide-redis-wake")
 
     async def close(self) -> None:
+        if self._enq_task is not None:
+            await asyncio.gather(self._enq_task, return_exceptions=True)
+            self._enq_task = None
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -225,15 +235,65 @@ class RedisBackend:
 
     # -- enqueue, claim, leases -------------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
+        """Concurrent calls are coalesced (like the worker's group commit): calls made while
+        an enqueue script is in flight go out together in the next script call. Each call
+        stays atomic (one script applies all of them); a lone call is sent at once."""
         if not jobs:
             return []
-        ts = now()
-        args: list[Any] = []
-        for job in jobs:
-            args += codec.job_args(job, ts)
-        ids: list[str] = await self._script("enqueue", args, ts)
+        fut: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._enq.append((list(jobs), fut))
+        if not self._enq_busy:
+            self._enq_busy = True
+            await self._enqueue_batches(once=True)
+        return await fut
+
+    async def _enqueue_batches(self, once: bool) -> None:
+        try:
+            while self._enq:
+                batch: list[tuple[list[Job], asyncio.Future[list[str]]]] = []
+                size = 0
+                while self._enq and (not batch or size + len(self._enq[0][0]) <= ENQUEUE_BATCH):
+                    item = self._enq.pop(0)
+                    batch.append(item)
+                    size += len(item[0])
+                await self._enqueue_batch(batch)
+                if once:
+                    break
+        finally:
+            if self._enq:
+                self._enq_task = asyncio.create_task(self._enqueue_batches(False))
+            else:
+                self._enq_busy = False
+
+    async def _enqueue_batch(
+        self, batch: list[tuple[list[Job], asyncio.Future[list[str]]]]
+    ) -> None:
+        try:
+            ts = now()
+            args: list[Any] = []
+            for jobs, _ in batch:
+                for job in jobs:
+                    args += codec.job_args(job, ts)
+            ids: list[str] = await self._script("enqueue", args, ts)
+        except Exception as exc:
+            if len(batch) > 1:  # one bad call must not fail the calls coalesced with it
+                for one in batch:
+                    await self._enqueue_batch([one])
+                return
+            if not batch[0][1].done():
+                batch[0][1].set_exception(exc)
+            return
+        except BaseException:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.cancel()
+            raise
         self._changed()
-        return ids
+        pos = 0
+        for jobs, fut in batch:
+            if not fut.done():
+                fut.set_result(ids[pos : pos + len(jobs)])
+            pos += len(jobs)
 
     async def claim(
         self,
@@ -457,6 +517,27 @@ class RedisBackend:
         for queue in paused:
             out.setdefault(queue, {})
         return out
+
+    async def completed_last_minute(self) -> dict[str, int]:
+        """Jobs completed per queue in about the last minute, from per-minute counters that
+        ``finish_job`` keeps (the previous minute weighted by the part still in the window)."""
+        ts = now()
+        minute = int(ts // 60)
+        weight = 1.0 - (ts / 60 - minute)
+
+        async def read() -> tuple[list[str], list[Any]]:
+            queues = sorted(cast(set[str], await self.client.smembers(self.keys.queues)))
+            pipe = self.client.pipeline(transaction=False)
+            for queue in queues:
+                pipe.get(self.keys.done(queue, minute))
+                pipe.get(self.keys.done(queue, minute - 1))
+            return queues, await pipe.execute()
+
+        queues, res = await self._call(read)
+        return {
+            q: int(int(res[2 * i] or 0) + weight * int(res[2 * i + 1] or 0))
+            for i, q in enumerate(queues)
+        }
 
     async def set_paused(self, queue: str, paused: bool) -> None:
         async def write() -> None:

@@ -18,6 +18,8 @@ Key                            Type         Contents
 ``P q:{queue}:counts``         hash         job count per state
 ``P q:{queue}:{state}``        sorted set   completed / failed / canceled jobs by finish time
                                             (retention)
+``P q:{queue}:done:{minute}``  string       jobs completed in that minute (epoch s // 60);
+                                            expires after 3 minutes (throughput)
 ``P delayed``                  sorted set   delayed jobs by run_at (every queue)
 ``P active``                   sorted set   leased jobs by lease expiry (every queue)
 ``P key:{queue}:{key}``        string       the job id holding a dedupe key
@@ -69,6 +71,9 @@ class Keys:
 
     def counts(self, queue: str) -> str:
         return f"{self.prefix}q:{queue}:counts"
+
+    def done(self, queue: str, minute: int) -> str:
+        return f"{self.prefix}q:{queue}:done:{minute}"
 
     def state(self, scope: str) -> str:
         return f"{self.prefix}st:{scope}"

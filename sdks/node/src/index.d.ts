@@ -80,5 +80,5 @@ export function makeContext(
   channel: unknown,
   invoke: string,
   context: Record<string, unknown>,
-  signal: AbortSignal,
+  signal: AbortSignal | (() => AbortSignal),
 ): Context;

@@ -89,7 +89,10 @@ export class Channel {
 
   /** Queue a frame (throws ProtocolError at once); the queue is written once per tick. */
   send(message) {
-    const data = encode(message, this.maxFrame);
+    this.sendFrame(encode(message, this.maxFrame));
+  }
+
+  sendFrame(data) {
     if (this.queue.length === 0) process.nextTick(this.flush);
     this.queue.push(data);
   }
@@ -136,7 +139,7 @@ function makeLogger(channel, invoke) {
 /** The `ctx` a handler receives: mirrors the Python Context (camelCase names). */
 export function makeContext(channel, invoke, context, signal) {
   const call = (type, fields = {}) => channel.request(type, { invoke, ...fields });
-  return Object.freeze({
+  const ctx = {
     runId: context.run_id ?? null,
     flow: context.flow ?? null,
     step: context.step ?? '',
@@ -144,7 +147,9 @@ export function makeContext(channel, invoke, context, signal) {
     jobId: context.job_id ?? '',
     trigger: context.trigger ?? null,
     awaited: context.awaited ?? null,
-    signal,
+    get signal() {
+      return typeof signal === 'function' ? signal() : signal;
+    },
     log: Object.freeze(makeLogger(channel, invoke)),
     state: Object.freeze({
       get: (key, defaultValue = null) => call('state.get', { key, default: defaultValue }),
@@ -165,20 +170,53 @@ export function makeContext(channel, invoke, context, signal) {
         await call('flows.cancel', { run_id: runId });
       },
     }),
-  });
+  };
+  return Object.freeze(ctx);
 }
 
-// The invocation whose handler is running (for console output).
+/** An invocation in flight: its AbortController is only made if the handler reads ctx.signal. */
+class Running {
+  constructor(id) {
+    this.id = id;
+    this.controller = null;
+    this.reason = null;
+  }
+
+  get signal() {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.reason !== null) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  cancel(reason) {
+    this.reason = new Error(reason);
+    if (this.controller !== null) this.controller.abort(this.reason);
+  }
+}
+
+// Console attribution. On Node < 24 AsyncLocalStorage makes every promise in the process slower
+// (about 8 us per invocation of a no-op handler), so there it is switched on by the first console
+// call made inside a handler; from then on each invocation runs inside `current.run(id)`. Output
+// that cannot be attributed (from an invocation started before the switch while others run) goes
+// to the real stdout/stderr, where the parent attributes it only if exactly one invocation is in
+// flight. Node >= 24 propagates the store cheaply (AsyncContextFrame): tracking is always on.
 const current = new AsyncLocalStorage();
+let tracking = Number(process.versions.node.split('.')[0]) >= 24;
 
 /** Route console output made inside a handler to `log` frames of its invocation. */
-export function captureConsole(channel) {
+export function captureConsole(channel, running) {
   const streams = { log: 'stdout', info: 'stdout', debug: 'stdout', warn: 'stderr', error: 'stderr' };
   for (const [method, stream] of Object.entries(streams)) {
     const original = console[method].bind(console);
     console[method] = (...args) => {
-      const invoke = current.getStore();
-      if (invoke === undefined) return original(...args);
+      let invoke = current.getStore();
+      if (invoke === undefined && running.size > 0) {
+        tracking = true;
+        if (running.size === 1) invoke = running.keys().next().value;
+      }
+      if (invoke === undefined || !running.has(invoke)) return original(...args);
       const level = stream === 'stdout' ? 'info' : 'warning';
       for (const line of format(...args).split('\n')) {
         if (line.trim()) channel.send({ type: 'log', invoke, level, message: line, fields: { stream } });
@@ -187,34 +225,34 @@ export function captureConsole(channel) {
   }
 }
 
-function invoke(channel, message, controllers) {
-  return current.run(message.id, () => runInvocation(channel, message, controllers));
+function invoke(channel, message, running) {
+  if (!tracking) return runInvocation(channel, message, running);
+  return current.run(message.id, () => runInvocation(channel, message, running));
 }
 
-async function runInvocation(channel, message, controllers) {
+async function runInvocation(channel, message, running) {
   const id = message.id;
-  const controller = new AbortController();
-  controllers.set(id, controller);
-  let reply;
+  const inv = new Running(id);
+  running.set(id, inv);
+  let frame;
   try {
     const fn = await loadHandler(String(message.handler));
-    const ctx = makeContext(channel, id, message.context || {}, controller.signal);
+    const ctx = makeContext(channel, id, message.context || {}, () => inv.signal);
     const value = await fn(message.input === undefined ? null : message.input, ctx);
-    reply = { type: 'result', id, value: value === undefined ? null : value };
     try {
-      encode(reply, channel.maxFrame);
+      frame = encode({ type: 'result', id, value: value === undefined ? null : value }, channel.maxFrame);
     } catch (err) {
       const body = errorBody(err);
       if (err.type === 'NotSerializable') body.retryable = false;
-      reply = { type: 'error', id, error: body };
+      frame = encode({ type: 'error', id, error: body }, channel.maxFrame);
     }
   } catch (err) {
-    reply = { type: 'error', id, error: errorBody(err) };
+    frame = encode({ type: 'error', id, error: errorBody(err) }, channel.maxFrame);
   } finally {
-    controllers.delete(id);
+    if (running.get(id) === inv) running.delete(id);
   }
-  if (controller.signal.aborted) return; // the cancel was answered already
-  channel.send(reply);
+  if (inv.reason !== null) return; // the cancel was answered already
+  channel.sendFrame(frame);
 }
 
 /** Run the child: handshake, heartbeats, then serve invokes until shutdown or EOF. */
@@ -226,23 +264,23 @@ export async function runChild(env = process.env) {
     process.exit(2);
   }
   const channel = new Channel(fdIn, fdOut, Number(env.FLOWTIDE_PROTOCOL_MAX_FRAME) || MAX_FRAME);
-  const controllers = new Map();
-  captureConsole(channel);
+  const running = new Map();
+  captureConsole(channel, running);
   channel.onMessage = (message) => {
     switch (message.type) {
       case 'invoke':
-        invoke(channel, message, controllers);
+        invoke(channel, message, running);
         break;
       case 'cancel': {
         // Abort ctx.signal and answer at once: a promise cannot be stopped from outside, so a
         // handler that ignores the signal runs on in the background, its result is dropped and
         // its context requests are refused (NotInvoking). A handler that blocks the event loop
         // cannot be answered for: the parent kills the child after its grace.
-        const controller = controllers.get(message.id);
-        if (!controller) break;
-        controllers.delete(message.id);
+        const inv = running.get(message.id);
+        if (!inv) break;
+        running.delete(message.id);
         const reason = message.reason || 'canceled';
-        controller.abort(new Error(reason));
+        inv.cancel(reason);
         channel.send({ type: 'error', id: message.id, error: { type: 'Canceled', message: `the invocation was canceled (${reason})` } });
         break;
       }

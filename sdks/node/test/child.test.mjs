@@ -147,3 +147,29 @@ test('the child exits when the parent closes the channel', async () => {
   const [code] = await once(c.child, 'exit');
   assert.equal(code, 0);
 });
+
+test('several invocations run at once; a cancel is answered at once and the late result dropped', async () => {
+  const c = startChild();
+  const hello = await c.handshake();
+  assert.ok(hello.capabilities.includes('concurrent'));
+  c.send({ type: 'invoke', id: 'a', handler: fixture('ok.mjs'), input: { n: 1 }, context: {} });
+  c.send({ type: 'invoke', id: 'b', handler: fixture('ok.mjs'), input: { n: 2 }, context: {} });
+  const setA = await c.next((m) => m.type === 'state.set' && m.invoke === 'a');
+  const setB = await c.next((m) => m.type === 'state.set' && m.invoke === 'b');
+  c.send({ type: 'cancel', id: 'a', reason: 'timeout' });
+  const canceled = await c.next((m) => m.id === 'a');
+  assert.equal(canceled.type, 'error');
+  assert.equal(canceled.error.type, 'Canceled');
+  assert.match(canceled.error.message, /timeout/);
+  c.send({ type: 'result', id: setB.id, value: null });
+  c.send({ type: 'result', id: setA.id, value: null }); // a keeps running in the background
+  const getB = await c.next((m) => m.type === 'state.get' && m.invoke === 'b');
+  c.send({ type: 'result', id: getB.id, value: 2 });
+  const emitB = await c.next((m) => m.type === 'emit' && m.invoke === 'b');
+  c.send({ type: 'result', id: emitB.id, value: null });
+  const startB = await c.next((m) => m.type === 'flows.start' && m.invoke === 'b');
+  c.send({ type: 'result', id: startB.id, value: 'run-b' });
+  const b = await c.next((m) => m.id === 'b');
+  assert.equal(b.value.seen, 2);
+  await stop(c);
+});

@@ -136,6 +136,12 @@ local function finish_job(jk, id, queue, old, state)
   redis.call('ZADD', P .. 'q:' .. queue .. ':' .. state, TSN, id)
   count(queue, old, -1)
   count(queue, state, 1)
+  if state == 'completed' then
+    -- per-minute completion counter (GET /api/queues throughput), kept three minutes
+    local mk = P .. 'q:' .. queue .. ':done:' .. math.floor(TSN / 60)
+    redis.call('INCR', mk)
+    redis.call('EXPIRE', mk, 180)
+  end
   trim(queue, state)
 end
 

@@ -1,0 +1,1 @@
+"""flowtide on its PostgreSQL backend, on the same workloads as the peers."""
