@@ -11,14 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from flowtide import App, Config
+from flowtide import App, load_config
 from flowtide.registry import discover
 from flowtide.server.host import run_host
 
 
 async def main(url: str, ready: str) -> None:
     registry = discover(["bench._flowtide_app"])
-    async with App(Config(backend=url), registry=registry) as app:
+    config = load_config(overrides={"backend": url})  # FLOWTIDE_* variables apply, as in the CLI
+    async with App(config, registry=registry) as app:
 
         def announce(_: str) -> None:
             tmp = Path(ready + ".tmp")

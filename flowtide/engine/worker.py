@@ -210,7 +210,12 @@ class Worker:
             timeout = step.options.timeout or self.service.config.flow.step_timeout
             trigger = None
             if job.name == graph.entry.name:
-                record = await self.backend.get_run(job.run_id)
+                # A backend may remember the record it claimed the job with (``cached_run``,
+                # optional): the trigger never changes in a run, so that copy is as good.
+                cached = getattr(self.backend, "cached_run", None)
+                record = cached(job.run_id) if cached is not None else None
+                if record is None:
+                    record = await self.backend.get_run(job.run_id)
                 if record is not None and record.trigger:
                     trigger = TriggerInfo(**record.trigger)
         else:

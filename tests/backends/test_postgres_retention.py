@@ -122,7 +122,7 @@ async def test_table_size_stays_bounded_under_a_steady_load(open_backend) -> Non
     sizes: list[int] = []
     total = 0
     started = time.monotonic()
-    while time.monotonic() - started < 8.0:
+    while time.monotonic() - started < 4.5:
         batch = [Job(id=uuid7(), queue="q", name="fn", input={"n": total + i}) for i in range(200)]
         total += len(batch)
         await b.enqueue(batch)
@@ -137,5 +137,5 @@ async def test_table_size_stays_bounded_under_a_steady_load(open_backend) -> Non
         sizes.append(rows[0][0])
     third = len(sizes) // 3
     warm, late = max(sizes[third : 2 * third]), max(sizes[2 * third :])
-    assert total >= 5000
+    assert total >= 3000
     assert late <= warm * 1.5, (warm, late, sizes[::10])

@@ -2,10 +2,12 @@
 
 - Tables live in one schema (default ``flowtide``), created and upgraded by versioned SQL
   migrations under an advisory lock when the backend opens (see ``migrate``).
-- Claiming picks due jobs with ``FOR UPDATE SKIP LOCKED`` in batches, so workers never wait for
-  each other; ``step.started`` events are appended in the same transaction.
+- Claiming is one statement (``claim`` in queries.sql): due jobs picked with ``FOR UPDATE SKIP
+  LOCKED`` in batches, so workers never wait for each other, leased, and their ``step.started``
+  events appended, atomically.
 - A commit is one transaction per batch (``_commit``): runs are locked with ``FOR UPDATE``,
-  the pure decisions run inside, and the ``attempt_of`` guards are checked on locked job rows.
+  the pure decisions run inside, and the ``attempt_of`` guards are checked on locked job rows;
+  a batch that only finishes standalone jobs is a single statement.
 - Wake-ups: every write that matters sends ``NOTIFY`` (ids only) on the schema's channel; one
   LISTEN connection per process wakes local waiters, with a fallback poll while it is down.
 """

@@ -75,7 +75,7 @@ def decode_job(h: dict[str, str]) -> Job:
 
 
 def decode_claimed(row: Sequence[Any], worker: str, lease_until: float) -> Job:
-    job_id, queue, name, run_id, flow, attempt, prio, run_at, created, key, inp, recl = row
+    job_id, queue, name, run_id, flow, attempt, prio, run_at, created, key, inp, recl = row[:12]
     return Job(
         id=job_id,
         queue=queue,
@@ -158,15 +158,24 @@ def _timer(timer: Timer) -> list[Arg]:
 
 
 def transition_ops(
-    run_id: str | None, t: Transition, ts: float, ts_iso: str | None, out: list[Arg]
+    run_id: str | None,
+    t: Transition,
+    ts: float,
+    ts_iso: str | None,
+    out: list[Arg],
+    records: dict[str, tuple[int, bytes]] | None = None,
 ) -> int:
     """Append the operations of one transition to ``out``; return how many events it has
-    (each an ``E`` operation whose seq the script returns)."""
+    (each an ``E`` operation whose seq the script returns). ``records`` gets the run record
+    written, encoded, by run id."""
     if t.run is not None:
         r = t.run
         run_id = r.run_id
+        encoded = encode_record(r)
         out += ["R", r.run_id, str(r.version), r.status, r.flow, dumps(r.flow)]
-        out += [_num(r.completed_at), encode_record(r)]
+        out += [_num(r.completed_at), encoded]
+        if records is not None:
+            records[r.run_id] = (r.version, encoded)
     events = 0
     if run_id is not None:
         for new in t.events:

@@ -1,6 +1,7 @@
 -- Lease up to ``limit`` jobs: move due delayed jobs to their ready sets, reclaim expired
 -- leases, then take ready jobs (highest priority, then due longest), appending step.started
--- (after step.retrying for a reclaimed job) to their runs.
+-- (after step.retrying for a reclaimed job) to their runs. Each row is the job's fields, then,
+-- for a step job, its run's version and record (false when the run is gone).
 -- ARGV: 6 worker, 7 lease until, 8 limit, 9 ts as a JSON string, 10 lease-lost message as
 -- JSON, 11 number of queues (-1: every queue), the queues, the number of excluded, excluded.
 local worker, untl, limit = ARGV[6], ARGV[7], tonumber(ARGV[8])
@@ -72,7 +73,14 @@ local function take(id, reclaimed)
     end
     step_event(f[3], 'step.started', f[2], attempt, 'null')
   end
-  out[#out + 1] = {id, f[1], f[2], f[3], f[4], attempt, f[6], f[7], f[8], f[9], f[10], reclaims}
+  local row = {id, f[1], f[2], f[3], f[4], attempt, f[6], f[7], f[8], f[9], f[10], reclaims}
+  if f[3] ~= '' then
+    -- the run record as of this claim: the worker decides the job's outcome on it without
+    -- loading it again (the commit still checks that the version holds)
+    local r = redis.call('HMGET', P .. 'run:' .. f[3], 'v', 'rec')
+    row[13], row[14] = r[1], r[2]
+  end
+  out[#out + 1] = row
 end
 
 -- expired leases
