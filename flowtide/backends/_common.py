@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from flowtide._util.clock import iso
+from flowtide._util.jsonutil import loads
 from flowtide.backends.base import Job
 from flowtide.events import Event, NewEvent
 
@@ -35,6 +36,33 @@ def claim_events(job: Job, reclaimed: bool) -> list[NewEvent]:
         out.append(NewEvent("step.retrying", data, job.name, job.attempt - 1))
     out.append(NewEvent("step.started", None, job.name, job.attempt))
     return out
+
+
+def unjson(text: str | bytes | None) -> Any:
+    return None if text is None else loads(text)
+
+
+def claimed_job(row: Any, worker: str, lease_until: float) -> Job:
+    """The Job of a claimed row: (id, queue, name, run_id, flow, attempt, priority, run_at,
+    created_at, key, input JSON, reclaims), the column order of the SQL backends' claims."""
+    job_id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, inp = row[:11]
+    return Job(
+        id=job_id,
+        queue=queue,
+        name=name,
+        input=unjson(inp),
+        run_id=run_id,
+        flow=flow,
+        state="active",
+        attempt=attempt,
+        priority=priority,
+        run_at=run_at,
+        created_at=created_at,
+        key=key,
+        reclaims=row[11],
+        worker=worker,
+        lease_until=lease_until,
+    )
 
 
 def reclaim_exhausted_error(job: Job) -> dict[str, Any]:

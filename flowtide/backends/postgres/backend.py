@@ -23,7 +23,7 @@ import asyncpg
 
 from flowtide._util.clock import iso, now
 from flowtide._util.jsonutil import loads
-from flowtide.backends._common import LEASE_LOST, Notifier
+from flowtide.backends._common import LEASE_LOST, Notifier, claimed_job
 from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer
 from flowtide.backends.postgres import migrate, retention
 from flowtide.backends.postgres._commit import (
@@ -237,7 +237,7 @@ class PostgresBackend:
             Q["claim"], ts, wanted, list(exclude), limit, worker, until, LEASE_LOST
         )
         rows = sorted(rows, key=lambda r: (not r[13], -r[6], r[7], r[12]))
-        return [_claimed(r, worker, until) for r in rows]
+        return [claimed_job(r, worker, until) for r in rows]
 
     async def heartbeat(self, worker: str, job_ids: Sequence[str], lease: float) -> list[str]:
         if not job_ids:
@@ -384,24 +384,3 @@ class PostgresBackend:
 
     async def delete_timer(self, timer_id: str) -> None:
         await self._execute(Q["timer_delete"], [timer_id])
-
-
-def _claimed(row: Row, worker: str, lease_until: float) -> Job:
-    (job_id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, inp) = row[:11]
-    return Job(
-        id=job_id,
-        queue=queue,
-        name=name,
-        input=_unjson(inp),
-        run_id=run_id,
-        flow=flow,
-        state="active",
-        attempt=attempt,
-        priority=priority,
-        run_at=run_at,
-        created_at=created_at,
-        key=key,
-        reclaims=row[11],
-        worker=worker,
-        lease_until=lease_until,
-    )

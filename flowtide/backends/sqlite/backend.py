@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import dumps_str, loads
-from flowtide.backends._common import Notifier, build_event, claim_events
+from flowtide.backends._common import Notifier, build_event, claim_events, claimed_job
 from flowtide.backends.base import (
     BackendUnavailable,
     CommitItem,
@@ -55,27 +55,6 @@ def _job_from_row(row: Sequence[Any]) -> Job:
     for key in ("input", "result", "error"):
         data[key] = _unjson(data[key])
     return Job(**data)
-
-
-def _claimed(row: Sequence[Any], worker: str, lease_until: float) -> Job:
-    (job_id, queue, name, run_id, flow, attempt, priority, run_at, created_at, key, inp, recl) = row
-    return Job(
-        id=job_id,
-        queue=queue,
-        name=name,
-        input=_unjson(inp),
-        run_id=run_id,
-        flow=flow,
-        state="active",
-        attempt=attempt,
-        priority=priority,
-        run_at=run_at,
-        created_at=created_at,
-        key=key,
-        reclaims=recl,
-        worker=worker,
-        lease_until=lease_until,
-    )
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -330,11 +309,11 @@ class SQLiteBackend:
         def work(db: sqlite3.Connection) -> list[Job]:
             out = []
             for row in db.execute(expired_sql, (worker, until, ts, *params, limit)).fetchall():
-                out.append((_claimed(row, worker, until), True))
+                out.append((claimed_job(row, worker, until), True))
             left = limit - len(out)
             if left > 0:
                 for row in db.execute(due_sql, (worker, until, ts, *params, left)).fetchall():
-                    out.append((_claimed(row, worker, until), False))
+                    out.append((claimed_job(row, worker, until), False))
             for job, reclaimed in out:
                 if job.run_id is not None:
                     self._append(db, job.run_id, claim_events(job, reclaimed), ts)
