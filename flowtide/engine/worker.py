@@ -20,7 +20,7 @@ from flowtide.backends._common import reclaim_exhausted_error
 from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Transition
 from flowtide.definitions.flow import FunctionDef, StepDef
 from flowtide.engine import orchestrator as orch
-from flowtide.engine.committer import Committer
+from flowtide.engine.committer import ClaimArgs, Committer
 from flowtide.engine.context import Context, TriggerInfo
 from flowtide.engine.executor import Attempt, handler_ref, run_handler, run_in_child
 from flowtide.engine.runs import RunService
@@ -62,9 +62,13 @@ class Worker:
         self.released: set[str] = set()
         self.processed = 0
         self._threads = ThreadPoolExecutor(max(4, self.concurrency), "flowtide-step")
-        self._committer = Committer(self.backend)
+        # Slots promised to claims in flight (the claim loop's and the committer's).
+        self._reserved = 0
+        self._committer = Committer(self.backend, self._claim_for_commit, self._claimed_by_commit)
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._drained = False
+        self._late: list[Job] = []  # claimed with a commit after the drain: given back
         self._contexts: dict[str, Context] = {}
         # Child-process pools (runtime="python-process"/"node"): started on first use.
         if runtimes is None:
@@ -85,15 +89,21 @@ class Worker:
             await self._claim_loop()
             await self._drain()
         finally:
+            self._drained = True
             beat.cancel()
             logs.cancel()
             await self._committer.close()
+            if self._late:
+                await self.backend.release(self.id, [job.id for job in self._late])
             await self.runtimes.stop()
             self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _drain(self) -> None:
-        if self.inflight:
-            await asyncio.wait(list(self.inflight.values()), timeout=self.grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace
+        # a loop: a claim made with a commit just before stopping may start jobs meanwhile
+        while self.inflight and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self.inflight.values()), timeout=remaining)
         left = [job_id for job_id, task in self.inflight.items() if not task.done()]
         if not left:
             return
@@ -108,18 +118,21 @@ class Worker:
     async def _claim_loop(self) -> None:
         while not self._stopping.is_set():
             claimed = 0
-            free = self.concurrency - len(self.inflight)
+            free = self.concurrency - len(self.inflight) - self._reserved
             if free > 0:
+                self._reserved += free
                 try:
                     jobs = await self._claim(free)
                 except Exception as exc:
                     logger.warning("claiming jobs failed: %s", exc)
                     jobs = []
                     await asyncio.sleep(min(1.0, self.poll * 10))
+                finally:
+                    self._reserved -= free
                 for job in jobs:
                     self._start(job)
                 claimed = len(jobs)
-            if claimed == 0 or len(self.inflight) >= self.concurrency:
+            if claimed == 0 or len(self.inflight) + self._reserved >= self.concurrency:
                 await self._idle(free > 0)
 
     async def _idle(self, has_slots: bool) -> None:
@@ -148,6 +161,29 @@ class Worker:
             if room > 0:
                 jobs += await self.backend.claim(self.id, [queue], room, self.lease)
         return jobs
+
+    def _claim_for_commit(self, finishing: int) -> ClaimArgs | None:
+        """The claim to make with a commit of ``finishing`` outcomes (backends that can),
+        for the slots free once they are done; the slots stay reserved until
+        ``_claimed_by_commit``."""
+        if self._stopping.is_set():
+            return None
+        free = self.concurrency - len(self.inflight) - self._reserved + finishing
+        if free <= 0:
+            return None
+        queues, exclude, _ = self._eligible()
+        self._reserved += free
+        return self.id, queues, free, self.lease, exclude
+
+    def _claimed_by_commit(self, jobs: list[Job], reserved: int) -> None:
+        self._reserved -= reserved
+        if self._drained:
+            self._late += jobs
+            return
+        for job in jobs:
+            self._start(job)
+        if len(jobs) < reserved:
+            self._slot_freed.set()  # the claim loop may use the rest
 
     def _start(self, job: Job) -> None:
         self.inflight_queue[job.id] = job.queue

@@ -112,6 +112,21 @@ async def test_a_batch_that_raises_leaves_existing_runs_unchanged(backend, new_r
 # -- run records -----------------------------------------------------------------------------------
 
 
+async def test_concurrent_commits_fail_alone(backend, new_run):
+    """Commits made at once (which a backend may send together) stay separate: one whose
+    decide raises fails its own call only, and every other call is applied."""
+    runs = [await new_run() for _ in range(6)]
+    calls = [
+        backend.commit([CommitItem(run_id, raising if i == 2 else advance(status="waiting"))])
+        for i, run_id in enumerate(runs)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [isinstance(r, Boom) for r in results] == [i == 2 for i in range(6)]
+    for i, run_id in enumerate(runs):
+        record = await backend.get_run(run_id)
+        assert (record.version, record.status) == ((1, "running") if i == 2 else (2, "waiting"))
+
+
 async def test_run_record_round_trips_and_versions_increase(backend, new_run):
     run_id = await new_run(flow="orders")
     record = await backend.get_run(run_id)

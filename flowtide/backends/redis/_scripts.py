@@ -11,6 +11,7 @@ SCRIPT_NAMES = (
     "claim",
     "claim_timers",
     "commit",
+    "commit_claim",
     "delete_job",
     "enqueue",
     "heartbeat",
@@ -21,8 +22,22 @@ SCRIPT_NAMES = (
 )
 
 
+# The function files (``lua/_*.lua``) a script uses, after ``_lib.lua``.
+PARTS: dict[str, tuple[str, ...]] = {
+    "claim": ("_claim",),
+    "commit": ("_commit",),
+    "commit_claim": ("_commit", "_claim"),
+}
+
+
 def load_scripts() -> dict[str, str]:
-    """name -> source: each script is ``_lib.lua`` followed by its own file."""
+    """name -> source: ``_lib.lua``, the function files it uses, then its own file."""
     folder = resources.files("flowtide.backends.redis").joinpath("lua")
-    lib = folder.joinpath("_lib.lua").read_text()
-    return {name: lib + "\n" + folder.joinpath(f"{name}.lua").read_text() for name in SCRIPT_NAMES}
+
+    def read(name: str) -> str:
+        return folder.joinpath(f"{name}.lua").read_text()
+
+    return {
+        name: "\n".join([read("_lib"), *(read(p) for p in PARTS.get(name, ())), read(name)])
+        for name in SCRIPT_NAMES
+    }

@@ -48,6 +48,10 @@ __all__ = ["RedisBackend"]
 
 logger = logging.getLogger("flowtide.backends.redis")
 T = TypeVar("T")
+# claim arguments: worker, queues, limit, lease, exclude
+ClaimRequest = tuple[str, Collection[str] | None, int, float, Collection[str]]
+Committed = tuple[list[list[Event]], list[Job]]
+_Call = tuple[list[CommitItem], "asyncio.Future[Committed]", ClaimRequest | None]
 _DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 MAX_CONFLICTS = 1000
 ENQUEUE_BATCH = 5000  # jobs per coalesced enqueue script call
@@ -77,7 +81,7 @@ class RedisBackend:
         self._enq: list[tuple[list[Job], asyncio.Future[list[str]]]] = []
         self._enq_busy = False
         self._enq_task: asyncio.Task[None] | None = None
-        self._com: list[tuple[list[CommitItem], asyncio.Future[list[list[Event]]]]] = []
+        self._com: list[_Call] = []
         self._com_busy = False
         self._com_task: asyncio.Task[None] | None = None
         # Run records as of this process's latest claim or commit of the run: run id ->
@@ -324,11 +328,20 @@ class RedisBackend:
             return []
         await self._maybe_sweep()
         ts = now()
+        args, until = self._claim_args((worker, queues, limit, lease, exclude), ts)
+        rows = await self._script("claim", args, ts)
+        return self._claimed(rows, worker, until)
+
+    @staticmethod
+    def _claim_args(claim: ClaimRequest, ts: float) -> tuple[list[Any], float]:
+        worker, queues, limit, lease, exclude = claim
         until = ts + lease
         args: list[Any] = [worker, repr(until), limit, dumps(codec.iso_ts(ts)), dumps(LEASE_LOST)]
         args += [-1] if queues is None else [len(queues), *queues]
         args += [len(exclude), *exclude]
-        rows = await self._script("claim", args, ts)
+        return args, until
+
+    def _claimed(self, rows: Sequence[Any], worker: str, until: float) -> list[Job]:
         for row in rows:
             if len(row) > 13 and row[13] is not None:
                 self._remember(row[3], int(row[12]), row[13])
@@ -352,8 +365,29 @@ class RedisBackend:
         lone call is sent at once. A failing call never fails the calls coalesced with it."""
         if not items:
             return []
-        fut: asyncio.Future[list[list[Event]]] = asyncio.get_running_loop().create_future()
-        self._com.append((list(items), fut))
+        events, _ = await self._submit(items, None)
+        return events
+
+    async def commit_and_claim(
+        self,
+        items: Sequence[CommitItem],
+        worker: str,
+        queues: Collection[str] | None,
+        limit: int,
+        lease: float,
+        exclude: Collection[str] = (),
+    ) -> tuple[list[list[Event]], list[Job]]:
+        """``commit``, then ``claim`` in the same script call (an optional capability the
+        worker's group commit uses to fill the slots its commit frees, one round trip instead
+        of two). The claim is made only if the commit applied."""
+        if limit <= 0 or (queues is not None and not queues):
+            return await self.commit(items), []
+        await self._maybe_sweep()
+        return await self._submit(items, (worker, queues, limit, lease, exclude))
+
+    async def _submit(self, items: Sequence[CommitItem], claim: ClaimRequest | None) -> Committed:
+        fut: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        self._com.append((list(items), fut, claim))
         if not self._com_busy:
             self._com_busy = True
             await self._commit_batches(once=True)
@@ -362,12 +396,20 @@ class RedisBackend:
     async def _commit_batches(self, once: bool) -> None:
         try:
             while self._com:
-                batch: list[tuple[list[CommitItem], asyncio.Future[list[list[Event]]]]] = []
+                batch: list[_Call] = []
                 size = 0
-                while self._com and (not batch or size + len(self._com[0][0]) <= COMMIT_BATCH):
+                claims = 0  # a batch makes one claim at most
+                while self._com and (
+                    not batch
+                    or (
+                        size + len(self._com[0][0]) <= COMMIT_BATCH
+                        and not (claims and self._com[0][2] is not None)
+                    )
+                ):
                     call = self._com.pop(0)
                     batch.append(call)
                     size += len(call[0])
+                    claims += call[2] is not None
                 await self._commit_batch(batch)
                 if once:
                     break
@@ -377,29 +419,31 @@ class RedisBackend:
             else:
                 self._com_busy = False
 
-    async def _commit_batch(
-        self, batch: list[tuple[list[CommitItem], asyncio.Future[list[list[Event]]]]]
-    ) -> None:
+    async def _commit_batch(self, batch: list[_Call]) -> None:
+        claim = next((c for _, _, c in batch if c is not None), None)
         try:
-            results = await self._commit_items([item for items, _ in batch for item in items])
+            results, jobs = await self._commit_items(
+                [item for items, _, _ in batch for item in items], claim
+            )
         except Exception as exc:
             if len(batch) > 1 and not isinstance(exc, BackendUnavailable):
                 for one in batch:  # a decide that raises fails its own call only
                     await self._commit_batch([one])
                 return
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         except BaseException:
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.cancel()
             raise
         pos = 0
-        for items, fut in batch:
+        for items, fut, c in batch:
+            # jobs claimed for a caller that is gone are not lost: their leases expire
             if not fut.done():
-                fut.set_result(results[pos : pos + len(items)])
+                fut.set_result((results[pos : pos + len(items)], jobs if c is not None else []))
             pos += len(items)
 
     def _remember(self, run_id: str, version: int, text: str | bytes) -> None:
@@ -464,7 +508,9 @@ class RedisBackend:
         jobs = {j: (r[0], r[1]) for j, r in zip(guards, res[len(missing) :], strict=True)}
         return records, jobs
 
-    async def _commit_items(self, items: Sequence[CommitItem]) -> list[list[Event]]:
+    async def _commit_items(
+        self, items: Sequence[CommitItem], claim: ClaimRequest | None
+    ) -> Committed:
         for attempt in range(MAX_CONFLICTS):
             ts = now()
             ts_iso = codec.iso_ts(ts)
@@ -497,8 +543,16 @@ class RedisBackend:
                 n = codec.transition_ops(item.run_id, t, ts, ts_iso, ops, written)
                 plan.append((rid, flow, n, t.events))
             if not ops:
-                return [[] for _ in items]
-            result = await self._script("commit", [len(checks) // 3, *checks, *ops], ts)
+                claimed = [] if claim is None else await self.claim(*claim)
+                return [[] for _ in items], claimed
+            rows: list[Any] = []
+            if claim is None:
+                result = await self._script("commit", [len(checks) // 3, *checks, *ops], ts)
+            else:
+                cargs, until = self._claim_args(claim, ts)
+                k = 8 + len(checks) + len(ops)  # the index (ARGV) of the claim's arguments
+                args = [k, len(checks) // 3, *checks, *ops, *cargs]
+                result, rows = await self._script("commit_claim", args, ts)
             if result[0] == 0:
                 self.conflicts += 1
                 for run_id in stored:
@@ -512,7 +566,8 @@ class RedisBackend:
                 else:
                     self._remember(run_id, new_version, encoded)
             self._changed()
-            return self._events_of(plan, result[1:], ts_iso)
+            claimed = [] if claim is None else self._claimed(rows, claim[0], until)
+            return self._events_of(plan, result[1:], ts_iso), claimed
         raise RuntimeError(f"commit gave up after {MAX_CONFLICTS} version conflicts")
 
     @staticmethod

@@ -139,8 +139,9 @@ local function finish_job(jk, id, queue, old, state)
   if state == 'completed' then
     -- per-minute completion counter (GET /api/queues throughput), kept three minutes
     local mk = P .. 'q:' .. queue .. ':done:' .. math.floor(TSN / 60)
-    redis.call('INCR', mk)
-    redis.call('EXPIRE', mk, 180)
+    if redis.call('INCR', mk) == 1 then
+      redis.call('EXPIRE', mk, 180) -- from the minute's first completion: outlives the next
+    end
   end
   trim(queue, state)
 end
