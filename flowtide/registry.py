@@ -468,9 +468,25 @@ def _module_names(entry: str, root: Path) -> list[str]:
         raise DefinitionError(f"app path {entry!r} does not exist")
     else:
         return [entry]
-    if str(base) not in sys.path:
-        sys.path.insert(0, str(base))
+    if str(base) in sys.path:
+        sys.path.remove(str(base))
+    sys.path.insert(0, str(base))
+    for top in {name.split(".")[0] for name in names}:
+        _forget_if_elsewhere(top, base)
     return names
+
+
+def _forget_if_elsewhere(top: str, base: Path) -> None:
+    """Drop already imported modules of the same package name that were loaded from another
+    directory (another app loaded earlier in this process), so this app's modules load."""
+    loaded = [n for n in sys.modules if n == top or n.startswith(f"{top}.")]
+    files = [getattr(sys.modules[n], "__file__", None) for n in loaded]
+    root = base.resolve()
+    if all(f is None or Path(f).resolve().is_relative_to(root) for f in files):
+        return
+    for name in loaded:
+        del sys.modules[name]
+    importlib.invalidate_caches()
 
 
 def _module_file(name: str) -> str:

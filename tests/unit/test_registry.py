@@ -344,3 +344,20 @@ def test_event_subscribers():
     registry.add(other)
     assert registry.event_subscribers("user.signed_up") == ["signup"]
     assert registry.event_subscribers("nothing") == []
+
+
+def test_two_apps_with_the_same_module_names_load_their_own_flows(tmp_path):
+    from flowtide.registry import discover
+
+    for name in ("first", "second"):
+        root = tmp_path / name
+        (root / "functions").mkdir(parents=True)
+        (root / "functions" / "app.py").write_text(
+            "from flowtide import Flow\n"
+            f"flow = Flow({name!r})\n"
+            "@flow.entry()\n"
+            "async def go(_, ctx):\n"
+            "    return 1\n"
+        )
+    assert list(discover(["functions"], tmp_path / "first").flows) == ["first"]
+    assert list(discover(["functions"], tmp_path / "second").flows) == ["second"]
