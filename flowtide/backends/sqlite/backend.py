@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = ["SQLiteBackend"]
 
 T = TypeVar("T")
 Q = load_queries("flowtide.backends.sqlite")
+OPEN_RETRY_SECONDS = 30.0
 SMALL_BATCH = 8  # commits this small run inline on the event loop (see _short_write)
 _LIFECYCLE = ", ".join(f"'{t}'" for t in sorted(LIFECYCLE_TYPES))
 _READ_FEED = Q["read_feed"].replace("{lifecycle}", _LIFECYCLE)
@@ -87,13 +89,13 @@ class SQLiteBackend:
         self._has_waiters = asyncio.Event()
 
     # -- connection -------------------------------------------------------------------------------
-    def _connect(self, busy_timeout_ms: int = 30000) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         if self.path not in ("", ":memory:"):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute("PRAGMA busy_timeout = 30000")
         db.execute("PRAGMA foreign_keys = OFF")
         return db
 
@@ -131,15 +133,30 @@ class SQLiteBackend:
             self._closed = False
 
         def connect() -> None:
-            self._db = self._connect()
-            self._migrate(self._db)
+            # Several processes opening a new file at once can collide while one of them
+            # switches it to WAL; SQLite then answers "locked" at once, without waiting.
+            delay, deadline = 0.02, time.monotonic() + OPEN_RETRY_SECONDS
+            while True:
+                try:
+                    self._db = self._connect()
+                    self._migrate(self._db)
+                    return
+                except sqlite3.OperationalError as exc:
+                    if self._db is not None:
+                        self._db.close()
+                        self._db = None
+                    if not _busy(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
 
         try:
             await self._run(connect)
         except (BackendUnavailable, sqlite3.Error, OSError) as exc:
             raise BackendUnavailable(f"cannot open SQLite database {self.url}: {exc}") from None
         loop = asyncio.get_running_loop()
-        self._fast = self._connect(busy_timeout_ms=0)
+        self._fast = self._connect()  # busy_timeout applies while it switches the file to WAL
+        self._fast.execute("PRAGMA busy_timeout = 0")
         self._watch = await loop.run_in_executor(self._watch_thread, self._connect)
         self._watcher = asyncio.create_task(self._watch_loop(), name="flowtide-sqlite-watch")
 

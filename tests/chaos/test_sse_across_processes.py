@@ -1,5 +1,6 @@
-"""PostgreSQL, with real processes: a `serve` process streams (SSE) what a separate `worker`
-process commits; the streams wake on LISTEN/NOTIFY, not on a timer."""
+"""With real processes, on every backend processes can share: a `serve` process streams (SSE)
+what a separate `worker` process commits (SQLite: data_version polling; Redis: pub/sub;
+PostgreSQL: LISTEN/NOTIFY)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import _backend_postgres as pg
+from tests._backends import FACTORIES, BackendFactory
 from tests._processes import flowtide_processes, write_app
 
-pytestmark = pytest.mark.skipif(pg.skip() is not None, reason=pg.skip() or "")
+SHARED = [f for f in FACTORIES if f.shared_url]
 
 APP = textwrap.dedent(
     """
@@ -39,11 +40,16 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.fixture
-async def pg_url(tmp_path: Path) -> AsyncIterator[str]:
-    url = pg.url(tmp_path / "db")
+@pytest.fixture(params=SHARED, ids=[f.name for f in SHARED])
+async def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    factory: BackendFactory = request.param
+    reason = factory.skip()
+    if reason:
+        pytest.skip(reason)
+    (tmp_path / "db").mkdir()
+    url = factory.url(tmp_path / "db")
     yield url
-    await pg.cleanup(url)
+    await factory.cleanup(url)
 
 
 async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -58,8 +64,8 @@ async def messages(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             current[name] = value.removeprefix(" ")
 
 
-async def test_streams_follow_another_process_commits(tmp_path: Path, pg_url: str) -> None:
-    write_app(tmp_path, APP, pg_url)
+async def test_streams_follow_another_process_commits(tmp_path: Path, shared_url: str) -> None:
+    write_app(tmp_path, APP, shared_url)
     with flowtide_processes(tmp_path) as procs:
         server = procs.start("serve", "--port", "0", name="serve")
         worker = procs.start("worker", name="worker")
