@@ -19,8 +19,8 @@ import asyncpg
 
 from flowtide._util.jsonutil import dumps_str, loads
 from flowtide.backends._common import build_event
+from flowtide.backends._sql import load_queries
 from flowtide.backends.base import CommitItem, Job, Transition
-from flowtide.backends.sqlite._sql import load_queries
 from flowtide.events import Event, RunRecord
 
 __all__ = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from flowtide.backends.sqlite._sql import load_migrations
+from flowtide.backends._sql import load_migrations
 
 __all__ = ["MIGRATIONS", "Status", "status", "upgrade"]
 

@@ -25,7 +25,7 @@ import asyncpg
 
 from flowtide._util.clock import now
 from flowtide._util.durations import parse_duration
-from flowtide.backends.sqlite._sql import load_queries
+from flowtide.backends._sql import load_queries
 
 __all__ = ["Policy", "parse_policy", "sweep"]
 
