@@ -8,11 +8,12 @@ versions and the ``attempt_of`` guards; on a conflict it loads and decides again
 returns each step job's run record too, and a commit remembers the records it wrote: the commit
 of a claimed job decides on that record without loading it (one round trip instead of two),
 the version check making a stale one a conflict like any other. Concurrent ``commit`` and
-``enqueue`` calls are coalesced into shared script calls, each call staying atomic.
+``enqueue`` calls are coalesced into shared script calls, each call staying atomic
+(``_coalesce.py``).
 
-Waiters block on a pub/sub subscription to ``{prefix}wake``, which every change publishes to,
-so a worker in any process wakes at once. A lost connection is retried with backoff (logged
-once per outage) for ``retry_for`` seconds before an operation raises BackendUnavailable.
+This module holds the write paths; the class is built on ``RedisConnection``
+(``_connection.py``: the client, retries with backoff while the connection is lost, and the
+pub/sub wake-ups every change publishes) and ``RedisReads`` (``_reads.py``: the queries).
 """
 
 from __future__ import annotations
@@ -22,237 +23,52 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Collection, Sequence
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.asyncio.connection import AbstractConnection
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import dumps, loads
-from flowtide.backends._common import LEASE_LOST, Notifier
-from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer, Transition
+from flowtide.backends._common import LEASE_LOST
+from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Timer, Transition
 from flowtide.backends.redis import _codec as codec
-from flowtide.backends.redis._config import RedisOptions, parse_url
-from flowtide.backends.redis._scripts import load_scripts
-from flowtide.backends.redis.keys import Keys
+from flowtide.backends.redis._coalesce import (
+    ClaimRequest,
+    CommitCoalescer,
+    Committed,
+    EnqueueCoalescer,
+)
+from flowtide.backends.redis._reads import RedisReads
 from flowtide.events import Event, NewEvent, RunRecord
 
 __all__ = ["RedisBackend"]
 
 logger = logging.getLogger("flowtide.backends.redis")
-T = TypeVar("T")
-# claim arguments: worker, queues, limit, lease, exclude
-ClaimRequest = tuple[str, Collection[str] | None, int, float, Collection[str]]
-Committed = tuple[list[list[Event]], list[Job]]
-_Call = tuple[list[CommitItem], "asyncio.Future[Committed]", ClaimRequest | None]
-_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 MAX_CONFLICTS = 1000
-ENQUEUE_BATCH = 5000  # jobs per coalesced enqueue script call
-COMMIT_BATCH = 500  # items per coalesced commit script call
 RECORDS_KEPT = 10_000  # run records remembered from claims and commits ...
 RECORDS_BYTES = 32 << 20  # ... and their size at most
 SWEEP_EVERY = 5.0
-QUIET_AFTER_OUTAGE = 30.0  # connection losses this soon after one are the same outage
 
 
-class RedisBackend:
+class RedisBackend(RedisReads):
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.options: RedisOptions = parse_url(url)
-        self.keys = Keys(self.options.prefix)
-        self._client: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
-        self._notifier = Notifier()
-        self._generation = 0  # wake-ups received (from any process)
-        self._waited_generation = 0
-        self._listener: asyncio.Task[None] | None = None
-        self._down_since: float | None = None
-        self._quiet_until = 0.0
-        self._logged = False
+        super().__init__(url)
         self._next_sweep = 0.0
         self.conflicts = 0  # optimistic-concurrency retries (a statistic)
-        self._enq: list[tuple[list[Job], asyncio.Future[list[str]]]] = []
-        self._enq_busy = False
-        self._enq_task: asyncio.Task[None] | None = None
-        self._com: list[_Call] = []
-        self._com_busy = False
-        self._com_task: asyncio.Task[None] | None = None
+        self._enqueues = EnqueueCoalescer(self._enqueue_jobs, self._changed)
+        self._commits = CommitCoalescer(self._commit_items)
         # Run records as of this process's latest claim or commit of the run: run id ->
         # (version, encoded record). Only a hint (the commit script checks the version).
         self._records: dict[str, tuple[int, str | bytes]] = {}
         self._records_size = 0
-        o = self.options
-        self._common = [o.prefix, "", str(o.feed_max), str(o.keep_completed), str(o.keep_failed)]
-
-    # -- connection -------------------------------------------------------------------------------
-    async def open(self) -> None:
-        if self._client is not None:
-            return
-        # A blocking pool: a burst of concurrent calls waits for a free connection instead
-        # of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.options.redis_url,
-            max_connections=self.options.max_connections,
-            timeout=None,
-            decode_responses=True,
-            socket_connect_timeout=self.options.connect_timeout,
-            socket_keepalive=True,
-            health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 1),
-        )
-        pool.connection_class = _hiredis_packing(pool.connection_class)
-        client = aioredis.Redis.from_pool(pool)
-        try:
-            await client.ping()
-        except (RedisError, OSError) as exc:
-            await client.aclose()
-            where = self.options.redis_url
-            reason = str(exc).replace("\n", " ")
-            raise BackendUnavailable(f"cannot reach Redis at {where}: {reason}") from None
-        self._client = client
-        self._scripts = {name: client.register_script(src) for name, src in load_scripts().items()}
-        await self._start_listener()
-
-    async def _start_listener(self) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await self._subscribe(pubsub)
-        self._listener = asyncio.create_task(self._listen(pubsub), name="flowtide-redis-wake")
 
     async def close(self) -> None:
-        for task in (self._enq_task, self._com_task):
+        for task in (self._enqueues.task, self._commits.task):
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
-        self._enq_task = self._com_task = None
-        if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
-            self._listener = None
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    async def ping(self) -> None:
-        try:
-            await self.client.ping()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"Redis does not answer: {exc}") from None
-
-    @property
-    def client(self) -> aioredis.Redis:
-        if self._client is None:
-            raise BackendUnavailable("the Redis backend is not open")
-        return self._client
-
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run one Redis operation; while the connection is lost, retry with backoff for
-        ``retry_for`` seconds, then raise BackendUnavailable."""
-        delay = 0.05
-        deadline: float | None = None
-        while True:
-            try:
-                result = await fn()
-            except _DOWN as exc:
-                if self._client is None:
-                    raise BackendUnavailable("the Redis backend is closed") from None
-                t = time.monotonic()
-                self._lost(exc, t)
-                deadline = deadline or t + self.options.retry_for
-                if t >= deadline:
-                    raise BackendUnavailable(f"Redis unreachable: {exc}") from None
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
-                continue
-            except RedisError as exc:
-                if "NOSCRIPT" in str(exc) or "LOADING" in str(exc):
-                    await asyncio.sleep(delay)
-                    continue
-                raise
-            if self._down_since is not None:
-                self._back()
-            return result
-
-    def _lost(self, exc: BaseException, t: float) -> None:
-        """An outage is logged once: losses soon after the last one (stale pooled
-        connections failing one by one after a restart) belong to the same incident."""
-        if self._down_since is not None:
-            return
-        self._down_since = t
-        if t >= self._quiet_until:
-            self._logged = True
-            logger.warning("lost the connection to Redis (%s); reconnecting with backoff", exc)
-
-    def _back(self) -> None:
-        t = time.monotonic()
-        if self._logged and self._down_since is not None:
-            logger.warning("reconnected to Redis after %.1fs", t - self._down_since)
-        self._logged = False
-        self._down_since = None
-        self._quiet_until = t + QUIET_AFTER_OUTAGE
-
-    async def _script(self, name: str, args: Sequence[Any], ts: float | None = None) -> Any:
-        common = list(self._common)
-        common[1] = repr(now() if ts is None else ts)
-        script = self._scripts[name]
-        argv = [*common, *args]
-        return await self._call(lambda: script(keys=[], args=argv))
-
-    # -- wake-ups ---------------------------------------------------------------------------------
-    async def _subscribe(self, pubsub: PubSub) -> None:
-        await pubsub.subscribe(self.keys.wake)
-        # wait for the confirmation, so that a change published after open() is seen
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            conn = pubsub.connection
-            if conn is not None and pubsub.subscribed:
-                msg = await pubsub.parse_response(block=False, timeout=0.05)
-                if msg is not None and msg[0] == "subscribe":
-                    return
-            else:
-                await asyncio.sleep(0.01)
-
-    async def _listen(self, pubsub: PubSub) -> None:
-        delay = 0.05
-        while True:
-            try:
-                async for _ in pubsub.listen():
-                    delay = 0.05
-                    self._changed()
-            except asyncio.CancelledError:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-                raise
-            except (RedisError, OSError):
-                pass
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._changed()  # changes may have been missed: let waiters look
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            if self._client is None:
-                return
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.keys.wake)
-            except (RedisError, OSError):
-                continue
-
-    def _changed(self) -> None:
-        self._generation += 1
-        self._notifier.notify()
-
-    async def wait_for_change(self, timeout: float) -> None:
-        """A change seen since the previous call returns at once: a wake-up that arrives
-        between a caller's check (say an empty claim) and its wait is not lost."""
-        if self._generation != self._waited_generation:
-            self._waited_generation = self._generation
-            return
-        await self._notifier.wait(timeout)
-        self._waited_generation = self._generation
+        self._enqueues.task = self._commits.task = None
+        await super().close()
 
     # -- enqueue, claim, leases -------------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[Job]) -> list[str]:
@@ -261,60 +77,16 @@ class RedisBackend:
         stays atomic (one script applies all of them); a lone call is sent at once."""
         if not jobs:
             return []
-        fut: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._enq.append((list(jobs), fut))
-        if not self._enq_busy:
-            self._enq_busy = True
-            await self._enqueue_batches(once=True)
-        return await fut
+        return await self._enqueues.submit(jobs)
 
-    async def _enqueue_batches(self, once: bool) -> None:
-        try:
-            while self._enq:
-                batch: list[tuple[list[Job], asyncio.Future[list[str]]]] = []
-                size = 0
-                while self._enq and (not batch or size + len(self._enq[0][0]) <= ENQUEUE_BATCH):
-                    item = self._enq.pop(0)
-                    batch.append(item)
-                    size += len(item[0])
-                await self._enqueue_batch(batch)
-                if once:
-                    break
-        finally:
-            if self._enq:
-                self._enq_task = asyncio.create_task(self._enqueue_batches(False))
-            else:
-                self._enq_busy = False
-
-    async def _enqueue_batch(
-        self, batch: list[tuple[list[Job], asyncio.Future[list[str]]]]
-    ) -> None:
-        try:
-            ts = now()
-            args: list[Any] = []
-            for jobs, _ in batch:
-                for job in jobs:
-                    args += codec.job_args(job, ts)
-            ids: list[str] = await self._script("enqueue", args, ts)
-        except Exception as exc:
-            if len(batch) > 1:  # one bad call must not fail the calls coalesced with it
-                for one in batch:
-                    await self._enqueue_batch([one])
-                return
-            if not batch[0][1].done():
-                batch[0][1].set_exception(exc)
-            return
-        except BaseException:
-            for _, fut in batch:
-                if not fut.done():
-                    fut.cancel()
-            raise
-        self._changed()
-        pos = 0
-        for jobs, fut in batch:
-            if not fut.done():
-                fut.set_result(ids[pos : pos + len(jobs)])
-            pos += len(jobs)
+    async def _enqueue_jobs(self, jobs: list[Job]) -> list[str]:
+        """One enqueue script call for the jobs of a batch of coalesced calls."""
+        ts = now()
+        args: list[Any] = []
+        for job in jobs:
+            args += codec.job_args(job, ts)
+        ids: list[str] = await self._script("enqueue", args, ts)
+        return ids
 
     async def claim(
         self,
@@ -365,7 +137,7 @@ class RedisBackend:
         lone call is sent at once. A failing call never fails the calls coalesced with it."""
         if not items:
             return []
-        events, _ = await self._submit(items, None)
+        events, _ = await self._commits.submit(items, None)
         return events
 
     async def commit_and_claim(
@@ -383,68 +155,7 @@ class RedisBackend:
         if limit <= 0 or (queues is not None and not queues):
             return await self.commit(items), []
         await self._maybe_sweep()
-        return await self._submit(items, (worker, queues, limit, lease, exclude))
-
-    async def _submit(self, items: Sequence[CommitItem], claim: ClaimRequest | None) -> Committed:
-        fut: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
-        self._com.append((list(items), fut, claim))
-        if not self._com_busy:
-            self._com_busy = True
-            await self._commit_batches(once=True)
-        return await fut
-
-    async def _commit_batches(self, once: bool) -> None:
-        try:
-            while self._com:
-                batch: list[_Call] = []
-                size = 0
-                claims = 0  # a batch makes one claim at most
-                while self._com and (
-                    not batch
-                    or (
-                        size + len(self._com[0][0]) <= COMMIT_BATCH
-                        and not (claims and self._com[0][2] is not None)
-                    )
-                ):
-                    call = self._com.pop(0)
-                    batch.append(call)
-                    size += len(call[0])
-                    claims += call[2] is not None
-                await self._commit_batch(batch)
-                if once:
-                    break
-        finally:
-            if self._com:
-                self._com_task = asyncio.create_task(self._commit_batches(False))
-            else:
-                self._com_busy = False
-
-    async def _commit_batch(self, batch: list[_Call]) -> None:
-        claim = next((c for _, _, c in batch if c is not None), None)
-        try:
-            results, jobs = await self._commit_items(
-                [item for items, _, _ in batch for item in items], claim
-            )
-        except Exception as exc:
-            if len(batch) > 1 and not isinstance(exc, BackendUnavailable):
-                for one in batch:  # a decide that raises fails its own call only
-                    await self._commit_batch([one])
-                return
-            for _, fut, _ in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        except BaseException:
-            for _, fut, _ in batch:
-                if not fut.done():
-                    fut.cancel()
-            raise
-        pos = 0
-        for items, fut, c in batch:
-            # jobs claimed for a caller that is gone are not lost: their leases expire
-            if not fut.done():
-                fut.set_result((results[pos : pos + len(items)], jobs if c is not None else []))
-            pos += len(items)
+        return await self._commits.submit(items, (worker, queues, limit, lease, exclude))
 
     def _remember(self, run_id: str, version: int, text: str | bytes) -> None:
         have = self._records.get(run_id)
@@ -625,105 +336,7 @@ class RedisBackend:
             for seq, new in zip(res[1:], events, strict=True)
         ]
 
-    async def read_events(
-        self, run_id: str, after: int = 0, limit: int | None = None
-    ) -> list[Event]:
-        if limit is not None and limit <= 0:
-            return []
-        end = -1 if limit is None else after + limit - 1
-        key = self.keys.events(run_id)
-        rows = await self._call(lambda: self.client.lrange(key, after, end))
-        return [loads(row) for row in cast(list[str], rows)]
-
-    async def read_feed(self, after: int, limit: int = 500) -> list[tuple[int, Event]]:
-        start = f"{after + 1}-0"
-        feed = self.keys.feed
-        rows = cast(
-            list[tuple[str, dict[str, str]]],
-            await self._call(lambda: self.client.xrange(feed, start, "+", count=limit)),
-        )
-        return [(int(entry_id.split("-", 1)[0]), loads(fields["e"])) for entry_id, fields in rows]
-
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        key = self.keys.run(run_id)
-        text = await self._call(lambda: self.client.hget(key, "rec"))
-        return codec.decode_record(text) if text is not None else None
-
-    async def list_runs(
-        self,
-        flow: str | None = None,
-        status: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        res = await self._script("list_runs", [flow or "", status or "", cursor or "", limit])
-        return Page([codec.decode_record(text) for text in res[1:]], res[0] or None)
-
-    # -- state ------------------------------------------------------------------------------------
-    async def get_state(self, scope: str, key: str) -> tuple[bool, Any]:
-        async def read() -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hget(self.keys.state(scope), key)
-            pipe.hget(self.keys.state_expiry(scope), key)
-            return await pipe.execute()
-
-        value, expires = await self._call(read)
-        if value is None or (expires is not None and float(expires) <= now()):
-            return False, None
-        return True, loads(value)
-
-    async def state_items(self, scope: str) -> dict[str, Any]:
-        async def read() -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.hgetall(self.keys.state(scope))
-            pipe.hgetall(self.keys.state_expiry(scope))
-            return await pipe.execute()
-
-        values, expiry = await self._call(read)
-        ts = now()
-        return {k: loads(v) for k, v in values.items() if k not in expiry or float(expiry[k]) > ts}
-
     # -- queues and jobs --------------------------------------------------------------------------
-    async def queue_counts(self) -> dict[str, dict[str, int]]:
-        async def read() -> tuple[list[str], list[dict[str, str]], set[str]]:
-            queues = sorted(cast(set[str], await self.client.smembers(self.keys.queues)))
-            pipe = self.client.pipeline(transaction=False)
-            for queue in queues:
-                pipe.hgetall(self.keys.counts(queue))
-            pipe.smembers(self.keys.paused)
-            res = await pipe.execute()
-            return queues, cast(list[dict[str, str]], res[:-1]), cast(set[str], res[-1])
-
-        queues, counts, paused = await self._call(read)
-        out = {
-            q: {s: int(n) for s, n in c.items() if int(n)}
-            for q, c in zip(queues, counts, strict=True)
-        }
-        for queue in paused:
-            out.setdefault(queue, {})
-        return out
-
-    async def completed_last_minute(self) -> dict[str, int]:
-        """Jobs completed per queue in about the last minute, from per-minute counters that
-        ``finish_job`` keeps (the previous minute weighted by the part still in the window)."""
-        ts = now()
-        minute = int(ts // 60)
-        weight = 1.0 - (ts / 60 - minute)
-
-        async def read() -> tuple[list[str], list[Any]]:
-            queues = sorted(cast(set[str], await self.client.smembers(self.keys.queues)))
-            pipe = self.client.pipeline(transaction=False)
-            for queue in queues:
-                pipe.get(self.keys.done(queue, minute))
-                pipe.get(self.keys.done(queue, minute - 1))
-            return queues, await pipe.execute()
-
-        queues, res = await self._call(read)
-        return {
-            q: int(int(res[2 * i] or 0) + weight * int(res[2 * i + 1] or 0))
-            for i, q in enumerate(queues)
-        }
-
     async def set_paused(self, queue: str, paused: bool) -> None:
         async def write() -> None:
             pipe = self.client.pipeline(transaction=True)
@@ -736,28 +349,6 @@ class RedisBackend:
 
         await self._call(write)
         self._changed()
-
-    async def paused_queues(self) -> set[str]:
-        key = self.keys.paused
-        members: set[str] = await self._call(lambda: self.client.smembers(key))  # type: ignore[arg-type, return-value]
-        return set(members)
-
-    async def get_job(self, job_id: str) -> Job | None:
-        key = self.keys.job(job_id)
-        h: dict[str, str] = await self._call(lambda: self.client.hgetall(key))  # type: ignore[arg-type, return-value]
-        if not h:
-            return None
-        h["id"] = job_id
-        return codec.decode_job(h)
-
-    async def list_jobs(
-        self, queue: str, state: str | None = None, limit: int = 50, cursor: str | None = None
-    ) -> Page:
-        res = await self._script("list_jobs", [queue, state or "", cursor or "", limit])
-        items = [
-            codec.decode_job(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in res[1:]
-        ]
-        return Page(items, res[0] or None)
 
     async def delete_job(self, job_id: str) -> bool:
         res = await self._script("delete_job", [job_id])
@@ -799,24 +390,3 @@ class RedisBackend:
                 await self._script("sweep", cutoffs, ts)
         except (RedisError, OSError, BackendUnavailable) as exc:
             logger.debug("retention sweep skipped: %s", exc)
-
-
-def _hiredis_packing(cls: type[AbstractConnection]) -> type[AbstractConnection]:
-    """The connection class with commands packed by hiredis (C) rather than redis-py's Python
-    loop, which was ~15% of a busy worker's CPU time (commit scripts have many arguments).
-    The bytes are the same; anything hiredis does not take goes to redis-py's packer."""
-    try:
-        from hiredis import pack_command
-    except ImportError:  # pragma: no cover - hiredis comes with the redis extra
-        return cls
-    base_pack = cls.pack_command
-
-    def pack(self: AbstractConnection, *args: Any) -> list[bytes]:
-        if not (isinstance(args[0], str) and " " in args[0]):
-            try:
-                return [pack_command(args)]
-            except (TypeError, ValueError):
-                pass
-        return base_pack(self, *args)
-
-    return type(f"HiredisPacking{cls.__name__}", (cls,), {"pack_command": pack})
