@@ -218,6 +218,7 @@ def test_runs_list_filters_and_search(page: Page, server: Server, shots: Path) -
     page.select_option("#f-flow", "broken")
     expect(page).to_have_url(re.compile(r"flow=broken"))
     expect(page.locator(f"#runs tr[data-run='{failed}']")).to_be_visible()
+    expect(page.locator(f"#runs tr[data-run='{done}']")).to_have_count(0)  # re-rendered
     for text in rows.locator("td:nth-child(2)").all_inner_texts():
         assert text == "broken"
     page.select_option("#f-status", "completed")
