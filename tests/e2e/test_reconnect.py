@@ -14,8 +14,8 @@ from tests._processes import ProcessGroup
 from tests.e2e.conftest import Server, start_dev
 
 
-# the browser itself logs the refused connections while the server is away
-@pytest.mark.allow_console(r"Failed to load resource: net::ERR_CONNECTION_REFUSED .*/stream")
+# the browser itself logs the refused requests (streams, state reloads) while the server is away
+@pytest.mark.allow_console(r"Failed to load resource: net::ERR_CONNECTION_REFUSED .*/api/")
 def test_run_page_resumes_after_the_server_restarts(page: Page, tmp_path: Path) -> None:
     group = ProcessGroup(tmp_path, {"PYTHONUNBUFFERED": "1"})
     try:

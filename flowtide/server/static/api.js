@@ -135,6 +135,8 @@ export function stream(path, { onMessage, lastId = null, done = () => false, onO
         if (r.status === 401) { forgetToken(); await askToken(); continue; }
         if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
         setBroken(false);
+        // "live" only once the server has answered: from then on nothing is missed
+        if (!counted) { openStreams += 1; counted = true; announce(); }
         retry = 1000;
         if (onOpen) onOpen();
         await read(r.body);
@@ -192,9 +194,6 @@ export function stream(path, { onMessage, lastId = null, done = () => false, onO
     if (counted) { openStreams -= 1; counted = false; announce(); }
   }
 
-  openStreams += 1;
-  counted = true;
-  announce();
   connect();
   return {
     close() { closed = true; controller.abort(); },

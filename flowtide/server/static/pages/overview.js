@@ -107,6 +107,7 @@ export async function mount(main) {
   const refreshRuns = throttle(safe(async () => { await Promise.all([loadFlows(), loadThroughput()]); }), 1000);
   const refreshFailures = throttle(safe(loadFailures), 2000);
   stream("/api/events/stream", {
+    onOpen() { refreshRuns(); refreshFailures(); }, // catch up on what ended while connecting
     onMessage({ event, data }) {
       if (event === "stats") showQueues(data.queues);
       else if (event.startsWith("flow.")) {
