@@ -14,47 +14,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
+from bench import _flowtide_harness as h
 from bench.peers._common import (
-    Child,
     Deadline,
     PeerResult,
-    child_process,
     latency_result,
     rate,
-    read_ready_time,
     temp_dir,
     wait_for,
 )
-from flowtide import App, Config
-from flowtide.registry import discover
 
 NAME = "flowtide"
 DEFAULT_URL = "postgresql://root@127.0.0.1:5432/test"
 CONCURRENCY = 100
-_WORKER_DESC = "1 worker process (flowtide worker, concurrency {c})"
 
 
 def _url(base: str, schema: str) -> str:
     return f"{base}?schema={schema}"
-
-
-def _app(url: str) -> App:
-    return App(Config(backend=url), registry=discover(["bench._flowtide_app"]))
-
-
-@contextlib.contextmanager
-def _worker(tmp: Path, url: str, deadline: Deadline) -> Iterator[tuple[Child, float]]:
-    ready = tmp / "worker.ready"
-    args = [url, str(ready), str(CONCURRENCY)]
-    with child_process("bench.postgres._worker", args, {}, tmp / "w.log") as child:
-        wait_for(ready.exists, deadline, "waiting for the flowtide worker to start", child)
-        t_ready = read_ready_time(ready)
-        assert t_ready is not None
-        yield child, t_ready
 
 
 @contextlib.contextmanager
@@ -75,23 +54,15 @@ def _counter(base: str, schema: str, sql: str) -> Iterator[Callable[[], int]]:
         loop.close()
 
 
-async def _enqueue(url: str, n: int) -> float:
-    async with _app(url) as app:
-        t0 = time.perf_counter()
-        for i in range(n):
-            await app.enqueue("noop", i)
-        return time.perf_counter() - t0
-
-
 def _run_enqueue(base: str, schema: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
-    elapsed = asyncio.run(_enqueue(_url(base, schema), n))
+    elapsed = asyncio.run(h.enqueue_each(_url(base, schema), n))
     note = f"App.enqueue awaited once per job (one transaction each); {elapsed:.3f} s"
     return {"value": rate(n, elapsed), "unit": "jobs/s", "note": note}
 
 
 def _run_enqueue_bulk(base: str, schema: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     async def go() -> float:
-        async with _app(_url(base, schema)) as app:
+        async with h.app(_url(base, schema)) as app:
             t0 = time.perf_counter()
             await app.enqueue_many("noop", list(range(n)))
             return time.perf_counter() - t0
@@ -105,56 +76,43 @@ def _run_drain(base: str, schema: str, tmp: Path, n: int, deadline: Deadline) ->
     url = _url(base, schema)
 
     async def fill() -> None:
-        async with _app(url) as app:
+        async with h.app(url) as app:
             await app.enqueue_many("noop", list(range(n)))
 
     asyncio.run(fill())
     completed = "SELECT count(*) FROM {s}.jobs WHERE state = 'completed'"
-    with _counter(base, schema, completed) as done, _worker(tmp, url, deadline) as (child, t_ready):
+    with (
+        _counter(base, schema, completed) as done,
+        h.worker(tmp, url, deadline, CONCURRENCY) as (child, t_ready),
+    ):
         wait_for(lambda: done() >= n, deadline, f"draining {n} jobs", child, interval=0.02)
         t_done = time.time()
     elapsed = t_done - t_ready
-    note = _WORKER_DESC.format(c=CONCURRENCY) + f"; worker start to last completion {elapsed:.3f} s"
+    note = (
+        h.WORKER_DESC.format(c=CONCURRENCY) + f"; worker start to last completion {elapsed:.3f} s"
+    )
     return {"value": rate(n, elapsed), "unit": "jobs/s", "note": note}
-
-
-async def _start_runs(url: str, flow: str, inputs: list[Any]) -> None:
-    async with _app(url) as app:
-        await asyncio.gather(*(app.start(flow, value) for value in inputs))
 
 
 def _run_chain3(base: str, schema: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     url = _url(base, schema)
     completed = "SELECT count(*) FROM {s}.runs WHERE status = 'completed'"
-    with _counter(base, schema, completed) as done, _worker(tmp, url, deadline) as (child, _):
+    with (
+        _counter(base, schema, completed) as done,
+        h.worker(tmp, url, deadline, CONCURRENCY) as (child, _),
+    ):
         t0 = time.perf_counter()
-        asyncio.run(_start_runs(url, "chain3", list(range(n))))
+        asyncio.run(h.start_all(url, "chain3", list(range(n))))
         wait_for(lambda: done() >= n, deadline, f"waiting for {n} runs", child, interval=0.02)
         elapsed = time.perf_counter() - t0
-    note = _WORKER_DESC.format(c=CONCURRENCY) + f"; step1 -> step2 -> step3; {elapsed:.3f} s"
+    note = h.WORKER_DESC.format(c=CONCURRENCY) + f"; step1 -> step2 -> step3; {elapsed:.3f} s"
     return {"value": rate(n, elapsed), "unit": "runs/s", "note": note}
-
-
-async def _latency(url: str, n: int, child: Child) -> list[float]:
-    out = []
-    async with _app(url) as app:
-        for i in range(n):
-            t0 = time.perf_counter()
-            job_id = await app.enqueue("noop", i)
-            while True:
-                job = await app.backend.get_job(job_id)
-                if job is not None and job.state == "completed":
-                    break
-                await app.backend.wait_for_change(0.05)
-            out.append((time.perf_counter() - t0) * 1000.0)
-            child.check_alive()
-    return out
 
 
 def _run_latency(base: str, schema: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     url = _url(base, schema)
-    with _worker(tmp, url, deadline) as (child, _):
-        samples = asyncio.run(_latency(url, n, child))
+    with h.worker(tmp, url, deadline, CONCURRENCY) as (child, _):
+        samples = asyncio.run(h.job_latency(url, n, child))
     note = "enqueue of one no-op job until the client sees it completed (LISTEN/NOTIFY wake-up)"
     return latency_result(samples, note)
 

@@ -6,51 +6,29 @@ Every workload gets its own key prefix on the benchmark's Redis and deletes it a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from bench import _flowtide_harness as h
 from bench.peers._common import (
-    Child,
     Deadline,
     PeerResult,
-    child_process,
     latency_result,
     rate,
-    read_ready_time,
     temp_dir,
     wait_for,
 )
-from flowtide import App, Config
-from flowtide.registry import discover
 
 NAME = "flowtide"
-_WORKER_DESC = "1 worker process (flowtide worker, concurrency {c})"
 CONCURRENCY = 100
 
 
 def _url(base: str, prefix: str) -> str:
     return f"{base}?prefix={prefix}"
-
-
-def _app(url: str) -> App:
-    return App(Config(backend=url), registry=discover(["bench._flowtide_app"]))
-
-
-@contextlib.contextmanager
-def _worker(tmp: Path, url: str, deadline: Deadline) -> Iterator[tuple[Child, float]]:
-    ready = tmp / "worker.ready"
-    env = {"FLOWTIDE_WORKER_CONCURRENCY": str(CONCURRENCY)}
-    with child_process("bench._flowtide_worker", [url, str(ready)], env, tmp / "w.log") as child:
-        wait_for(ready.exists, deadline, "waiting for the flowtide worker to start", child)
-        t_ready = read_ready_time(ready)
-        assert t_ready is not None
-        yield child, t_ready
 
 
 def _counter(base: str, prefix: str, key: str, field: str | None) -> Any:
@@ -64,16 +42,8 @@ def _counter(base: str, prefix: str, key: str, field: str | None) -> Any:
     return count
 
 
-async def _enqueue(url: str, n: int) -> float:
-    async with _app(url) as app:
-        t0 = time.perf_counter()
-        for i in range(n):
-            await app.enqueue("noop", i)
-        return time.perf_counter() - t0
-
-
 def _run_enqueue(base: str, prefix: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
-    elapsed = asyncio.run(_enqueue(_url(base, prefix), n))
+    elapsed = asyncio.run(h.enqueue_each(_url(base, prefix), n))
     note = f"App.enqueue awaited once per job (one script call each); {elapsed:.3f} s"
     return {"value": rate(n, elapsed), "unit": "jobs/s", "note": note}
 
@@ -84,7 +54,7 @@ def _run_enqueue_concurrent(
     producers = 100
 
     async def go() -> float:
-        async with _app(_url(base, prefix)) as app:
+        async with h.app(_url(base, prefix)) as app:
 
             async def producer(start: int) -> None:
                 for i in range(start, n, producers):
@@ -104,7 +74,7 @@ def _run_enqueue_concurrent(
 
 def _run_enqueue_bulk(base: str, prefix: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     async def go() -> float:
-        async with _app(_url(base, prefix)) as app:
+        async with h.app(_url(base, prefix)) as app:
             t0 = time.perf_counter()
             await app.enqueue_many("noop", list(range(n)))
             return time.perf_counter() - t0
@@ -116,53 +86,34 @@ def _run_enqueue_bulk(base: str, prefix: str, tmp: Path, n: int, deadline: Deadl
 
 def _run_drain(base: str, prefix: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     url = _url(base, prefix)
-    asyncio.run(_enqueue(url, n))
+    asyncio.run(h.enqueue_each(url, n))
     done = _counter(base, prefix, "q:bench:counts", "completed")
-    with _worker(tmp, url, deadline) as (child, t_ready):
+    with h.worker(tmp, url, deadline, CONCURRENCY) as (child, t_ready):
         wait_for(lambda: done() >= n, deadline, f"draining {n} jobs", child)
         t_done = time.time()
     elapsed = t_done - t_ready
-    note = _WORKER_DESC.format(c=CONCURRENCY) + f"; worker start to last completion {elapsed:.3f} s"
+    note = (
+        h.WORKER_DESC.format(c=CONCURRENCY) + f"; worker start to last completion {elapsed:.3f} s"
+    )
     return {"value": rate(n, elapsed), "unit": "jobs/s", "note": note}
-
-
-async def _start_runs(url: str, flow: str, inputs: list[Any]) -> None:
-    async with _app(url) as app:
-        await asyncio.gather(*(app.start(flow, value) for value in inputs))
 
 
 def _run_chain3(base: str, prefix: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     url = _url(base, prefix)
     done = _counter(base, prefix, "runs:s:completed", None)
-    with _worker(tmp, url, deadline) as (child, _):
+    with h.worker(tmp, url, deadline, CONCURRENCY) as (child, _):
         t0 = time.perf_counter()
-        asyncio.run(_start_runs(url, "chain3", list(range(n))))
+        asyncio.run(h.start_all(url, "chain3", list(range(n))))
         wait_for(lambda: done() >= n, deadline, f"waiting for {n} runs", child)
         elapsed = time.perf_counter() - t0
-    note = _WORKER_DESC.format(c=CONCURRENCY) + f"; step1 -> step2 -> step3; {elapsed:.3f} s"
+    note = h.WORKER_DESC.format(c=CONCURRENCY) + f"; step1 -> step2 -> step3; {elapsed:.3f} s"
     return {"value": rate(n, elapsed), "unit": "runs/s", "note": note}
-
-
-async def _latency(url: str, n: int, deadline: Deadline, child: Child) -> list[float]:
-    out = []
-    async with _app(url) as app:
-        for i in range(n):
-            t0 = time.perf_counter()
-            job_id = await app.enqueue("noop", i)
-            while True:
-                job = await app.backend.get_job(job_id)
-                if job is not None and job.state == "completed":
-                    break
-                await app.backend.wait_for_change(0.05)
-            out.append((time.perf_counter() - t0) * 1000.0)
-            child.check_alive()
-    return out
 
 
 def _run_latency(base: str, prefix: str, tmp: Path, n: int, deadline: Deadline) -> PeerResult:
     url = _url(base, prefix)
-    with _worker(tmp, url, deadline) as (child, _):
-        samples = asyncio.run(_latency(url, n, deadline, child))
+    with h.worker(tmp, url, deadline, CONCURRENCY) as (child, _):
+        samples = asyncio.run(h.job_latency(url, n, child))
     note = "enqueue of one no-op job until the client sees it completed (pub/sub wake-up)"
     return latency_result(samples, note)
 
