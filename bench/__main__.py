@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from bench import flowtide_side
+from bench._report import fmt, measure, print_markdown, ratio
 from bench.peers import dbos_peer, huey_peer
 
 ROWS: list[tuple[str, str, int, int, bool]] = [
@@ -27,21 +27,6 @@ ROWS: list[tuple[str, str, int, int, bool]] = [
     ("append", "event append latency", 2_000, 200, False),
 ]
 PEERS = {"huey": huey_peer, "dbos": dbos_peer}
-
-
-def _fmt(result: dict[str, Any] | None) -> str:
-    if result is None:
-        return "n/a"
-    if result["unit"] == "ms":
-        return f"{result['p50']:.3f} / {result['p95']:.3f} ms"
-    return f"{result['value']:,.0f} {result['unit']}"
-
-
-def _ratio(ours: dict[str, Any] | None, peer: dict[str, Any] | None, higher: bool) -> str:
-    if ours is None or peer is None or not peer["value"] or not ours["value"]:
-        return "-"
-    ratio = ours["value"] / peer["value"] if higher else peer["value"] / ours["value"]
-    return f"{ratio:.2f}x"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,14 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         n = quick if args.quick else full
         row: dict[str, Any] = {"n": n}
         for name, module in [("flowtide", flowtide_side), *((p, PEERS[p]) for p in peers)]:
-            t0 = time.perf_counter()
-            print(f"  {label}: {name} ...", file=sys.stderr, flush=True)
-            try:
-                row[name] = module.run(workload, n)
-            except Exception as exc:  # one peer's failure must not lose the other rows
-                print(f"    {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                row[name] = None
-            print(f"    {_fmt(row[name])} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            row[name] = measure(label, name, module.run, workload, n)
         results[workload] = row
     _print_table(results, peers)
     if args.json_path:
@@ -83,14 +61,10 @@ def _print_table(results: dict[str, dict[str, Any]], peers: list[str]) -> None:
         if workload not in results:
             continue
         row = results[workload]
-        cells = [label, _fmt(row["flowtide"]), *(_fmt(row.get(p)) for p in peers)]
-        cells += [_ratio(row["flowtide"], row.get(p), higher) for p in peers]
+        cells = [label, fmt(row["flowtide"]), *(fmt(row.get(p)) for p in peers)]
+        cells += [ratio(row["flowtide"], row.get(p), higher) for p in peers]
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for line in lines[1:]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+    print_markdown(header, lines[1:])
     print("\nratios: > 1.00x means flowtide is ahead (throughput: ours/peer; latency: peer/ours)")
 
 

@@ -16,11 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import _fmt, _ratio
+from bench._report import fmt, measure, print_markdown, ratio
 from bench.peers._common import PACKAGE_ROOT
 from bench.redis import flowtide_redis
 
@@ -95,17 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         n = quick_n if args.quick else full_n
         row: dict[str, Any] = {}
         for name in ["flowtide", *peers]:
-            t0 = time.perf_counter()
-            print(f"  {label}: {name} ...", file=sys.stderr, flush=True)
-            try:
-                if name == "flowtide":
-                    row[name] = flowtide_redis.run(workload, n, url + "/0")
-                else:
-                    row[name] = _run_peer(name, workload, n, url)
-            except Exception as exc:  # one peer's failure must not lose the other rows
-                print(f"    {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                row[name] = None
-            print(f"    {_fmt(row[name])} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            if name == "flowtide":
+                row[name] = measure(label, name, flowtide_redis.run, workload, n, url + "/0")
+            else:
+                row[name] = measure(label, name, _run_peer, name, workload, n, url)
         results[workload] = row
     _print_table(results, peers)
     if args.json_path:
@@ -130,13 +122,9 @@ def _print_table(results: dict[str, dict[str, Any]], peers: list[str]) -> None:
             continue
         row = results[workload]
         best = _best(row, peers, higher)
-        ratio = "-" if best is None else f"{_ratio(row['flowtide'], row[best], higher)} ({best})"
-        lines.append([label, _fmt(row["flowtide"]), *(_fmt(row.get(p)) for p in peers), ratio])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for line in lines[1:]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+        versus = "-" if best is None else f"{ratio(row['flowtide'], row[best], higher)} ({best})"
+        lines.append([label, fmt(row["flowtide"]), *(fmt(row.get(p)) for p in peers), versus])
+    print_markdown(header, lines[1:])
     print("\nratios: flowtide vs the best peer of the row; > 1.00x means flowtide is ahead")
     print("(throughput: ours/peer; latency: peer/ours); n/a: the peer has no such API")
 
