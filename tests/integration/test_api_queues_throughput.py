@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,9 @@ def test_stats_line_shows_depth_and_rate() -> None:
     assert line == "stats: 120 jobs done (12.5 jobs/s); queues: emails waiting=3 active=2 delayed=0"
 
 
-async def test_stats_reporter_logs_periodically(caplog: pytest.LogCaptureFixture) -> None:
+async def test_stats_reporter_logs_periodically(
+    caplog: pytest.LogCaptureFixture, wait_until: Any
+) -> None:
     class FakeBackend:
         async def queue_counts(self) -> dict[str, dict[str, int]]:
             return {"q": {"waiting": 4}}
@@ -66,10 +69,13 @@ async def test_stats_reporter_logs_periodically(caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.INFO, logger="flowtide.worker")
     task = asyncio.create_task(report_stats(FakeBackend(), worker, 0.05))  # type: ignore[arg-type]
     worker.processed = 10
-    await asyncio.sleep(0.18)
+
+    def stats_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats:")]
+
+    await wait_until(lambda: len(stats_lines()) >= 2, timeout=5)  # one line per interval
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats:")]
-    assert len(lines) >= 2
+    lines = stats_lines()
     assert "10 jobs done" in lines[0] and "q waiting=4" in lines[0]
     assert await report_stats(FakeBackend(), worker, 0) is None  # type: ignore[arg-type]

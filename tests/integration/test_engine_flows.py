@@ -311,7 +311,7 @@ async def test_state_cleanup_on_complete(backend_url: str, cleanup: str) -> None
     assert history["state"] == {"k": "v"}  # the history keeps every change either way
 
 
-async def test_cancel_stops_the_run_and_its_queued_jobs(backend_url: str) -> None:
+async def test_cancel_stops_the_run_and_its_queued_jobs(backend_url: str, wait_until: Any) -> None:
     flow = Flow("cancelme")
     release = asyncio.Event()
 
@@ -326,22 +326,24 @@ async def test_cancel_stops_the_run_and_its_queued_jobs(backend_url: str) -> Non
 
     async with running_app(backend_url, flow) as (app, _):
         run_id = await app.start("cancelme")
-        for _ in range(500):
+
+        async def first_running() -> bool:
             view = await app.run(run_id)
-            if view["steps"].get("first", {}).get("status") == "running":
-                break
-            await asyncio.sleep(0.01)
+            return bool(view["steps"].get("first", {}).get("status") == "running")
+
+        await wait_until(first_running, timeout=5)
         await app.cancel(run_id)
         with pytest.raises(orchestrator.Conflict):
             await app.cancel(run_id)
         release.set()
         view = await app.wait(run_id, timeout=10)
-        events = await app.backend.read_events(run_id)
-        for _ in range(200):  # the running step finishes and is recorded
+
+        async def first_recorded() -> list[dict[str, Any]] | None:
+            # the step that was running when the run was canceled finishes and is recorded
             events = await app.backend.read_events(run_id)
-            if "step.completed" in types_of(events):
-                break
-            await asyncio.sleep(0.01)
+            return events if "step.completed" in types_of(events) else None
+
+        events = await wait_until(first_recorded, timeout=5)
     assert view["status"] == "canceled"
     assert types_of(events).count("flow.canceled") == 1
     assert "second" not in {e["step"] for e in events}

@@ -146,7 +146,7 @@ async def test_a_child_that_does_not_answer_the_cancel_is_killed_after_the_grace
     other = asyncio.ensure_future(
         pool.invoke(inv(handlers["nap"], {"ms": 5000, "tag": "x"}), RecordingHost())
     )
-    await asyncio.sleep(0.2)
+    await _in_flight(pool)
     started = time.monotonic()
     spin = await pool.invoke(inv(handlers["spin"], timeout=0.3), RecordingHost())
     assert time.monotonic() - started < 3
@@ -181,10 +181,18 @@ async def test_a_cancelled_caller_does_not_kill_a_child_that_answers_the_cancel(
 ) -> None:
     pool = _pool(pools, size=1)
     task = asyncio.ensure_future(pool.invoke(inv(handlers["hang"], timeout=60), RecordingHost()))
-    await asyncio.sleep(0.5)
+    await _in_flight(pool)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     out = await pool.invoke(inv(handlers["nap"], {"ms": 1, "tag": "k"}), RecordingHost())
     assert out.ok and out.value["pid"] == pool.spawned[0] and len(pool.spawned) == 1
     assert not pool.children[0].running  # the canceled invocation was answered and forgotten
+
+
+async def _in_flight(pool: Pool, timeout: float = 10.0) -> None:
+    """Wait until one of the pool's children has an invocation in flight."""
+    deadline = time.monotonic() + timeout
+    while not any(child.running for child in pool.children):
+        assert time.monotonic() < deadline, "no invocation reached a child in time"
+        await asyncio.sleep(0.005)

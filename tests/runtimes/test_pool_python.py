@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -167,11 +168,7 @@ async def test_version_mismatch_is_a_clear_non_retryable_error(tmp_path: Any) ->
 
 async def test_stop_while_busy_kills_and_reaps(pool: Pool) -> None:
     task = asyncio.ensure_future(pool.invoke(inv("sleep_forever", timeout=60), RecordingHost()))
-    for _ in range(500):
-        if pool.spawned:
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)
+    await _in_flight(pool)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -204,3 +201,11 @@ async def test_max_inflight_lets_one_child_run_async_handlers_together() -> None
     assert all(o.ok for o in outs) and len(pool.spawned) == 1
     assert elapsed < 1.9, elapsed  # together, not one after another
     assert_no_leftovers(pool.spawned)
+
+
+async def _in_flight(pool: Pool, timeout: float = 10.0) -> None:
+    """Wait until one of the pool's children has an invocation in flight."""
+    deadline = time.monotonic() + timeout
+    while not any(child.running for child in pool.children):
+        assert time.monotonic() < deadline, "no invocation reached a child in time"
+        await asyncio.sleep(0.005)
