@@ -1,6 +1,6 @@
-"""PostgreSQL with real processes: a worker SIGKILLed mid-step (its job is reclaimed and
-committed once), and a server whose connection pool is exhausted (requests wait or get 503,
-the stored state stays consistent)."""
+"""PostgreSQL with real processes: a server whose connection pool is exhausted (requests wait
+or get 503, the stored state stays consistent). The SIGKILLed-worker test for every shared
+backend is tests/chaos/test_worker_crash.py."""
 
 from __future__ import annotations
 
@@ -14,45 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from flowtide import App, load_config
 from tests import _backend_postgres as pg
 from tests._processes import Proc, flowtide_processes, write_app
 
 asyncpg = pytest.importorskip("asyncpg")
 
 pytestmark = pytest.mark.skipif(pg.skip() is not None, reason=pg.skip() or "")
-
-CRASHY = textwrap.dedent(
-    """
-    import asyncio
-    from pathlib import Path
-
-    from flowtide import Context, Flow
-
-    OUT = Path(__file__).resolve().parent.parent
-    crashy = Flow("crashy")
-
-
-    @crashy.entry(emits=["go"])
-    async def begin(_, ctx: Context) -> None:
-        await ctx.emit("go", {"n": 1})
-
-
-    @crashy.step(subscribes=["go"])
-    async def slow(event, ctx: Context) -> str:
-        (OUT / f"slow-attempt-{ctx.attempt}").write_text(str(ctx.attempt))
-        if ctx.attempt == 1:
-            await asyncio.sleep(120)  # killed here
-        return "survived"
-
-
-    @crashy.step(subscribes=["step:slow"])
-    async def after(result, ctx: Context) -> str:
-        with open(OUT / "after-runs", "a") as fh:
-            fh.write("ran\\n")
-        return result
-    """
-)
 
 SIMPLE = textwrap.dedent(
     """
@@ -88,38 +55,6 @@ async def fetch(url: str, sql: str, *args: Any) -> list[Any]:
         return list(await con.fetch(sql, *args))
     finally:
         await con.close()
-
-
-async def test_sigkilled_worker_job_is_reclaimed_and_committed_once(
-    tmp_path: Path, pg_url: str, wait_until: Any
-) -> None:
-    write_app(tmp_path, CRASHY, pg_url, ["[worker]", 'lease = "1s"'])
-    config = load_config(root=tmp_path, path=tmp_path / "flowtide.toml")
-    with flowtide_processes(tmp_path) as procs:
-        async with App(config) as app:
-            first = procs.start("worker", name="worker-a")
-            run_id = await app.start("crashy")
-            marker = tmp_path / "slow-attempt-1"
-            await wait_until(marker.exists, timeout=30, what="the step to start")
-            first.kill()  # SIGKILL while `slow` is executing
-            assert first.popen.wait(10) == -9
-            procs.start("worker", name="worker-b")
-            view = await app.wait(run_id, timeout=60)
-            events = await app.backend.read_events(run_id)
-    assert view["status"] == "completed", view
-    assert (tmp_path / "slow-attempt-2").exists()
-    completed = [e["step"] for e in events if e["type"] == "step.completed"]
-    assert sorted(completed) == ["after", "begin", "slow"]
-    assert [e["type"] for e in events].count("flow.completed") == 1
-    assert (tmp_path / "after-runs").read_text() == "ran\n"
-    lost = [e for e in events if e["type"] == "step.retrying" and e["step"] == "slow"]
-    assert lost and lost[0]["data"]["error"]["type"] == "LeaseExpired"
-    jobs = await fetch(pg_url, "SELECT name, state, attempt, reclaims FROM jobs ORDER BY name")
-    assert [tuple(j) for j in jobs] == [
-        ("after", "completed", 1, 0),
-        ("begin", "completed", 1, 0),
-        ("slow", "completed", 2, 1),
-    ]
 
 
 def _base_url(server: Proc) -> str:

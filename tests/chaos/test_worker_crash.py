@@ -1,14 +1,21 @@
-"""A worker process is SIGKILLed while a step runs: the run still completes, the step runs
-again, and every completion is recorded exactly once (DESIGN A10 items 1 and 2)."""
+"""A worker process is SIGKILLed while a step runs, on every backend processes share: the run
+still completes, the step runs again, and every completion is recorded exactly once (DESIGN A10
+items 1 and 2)."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flowtide import App, load_config
+from tests._backends import FACTORIES, BackendFactory
 from tests._processes import flowtide_processes, write_app
+
+SHARED = [f for f in FACTORIES if f.shared_url]
 
 APP = textwrap.dedent(
     """
@@ -43,10 +50,22 @@ APP = textwrap.dedent(
 )
 
 
+@pytest.fixture(params=SHARED, ids=[f.name for f in SHARED])
+async def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    factory: BackendFactory = request.param
+    reason = factory.skip()
+    if reason:
+        pytest.skip(reason)
+    (tmp_path / "db").mkdir()
+    url = factory.url(tmp_path / "db")
+    yield url
+    await factory.cleanup(url)
+
+
 async def test_sigkilled_worker_loses_nothing_and_commits_once(
-    tmp_path: Path, wait_until: Any
+    tmp_path: Path, shared_url: str, wait_until: Any
 ) -> None:
-    write_app(tmp_path, APP, "sqlite:///flowtide.db", ["[worker]", 'lease = "1s"'])
+    write_app(tmp_path, APP, shared_url, ["[worker]", 'lease = "1s"'])
     config = load_config(root=tmp_path, path=tmp_path / "flowtide.toml")
     with flowtide_processes(tmp_path) as procs:
         async with App(config) as app:
@@ -59,6 +78,7 @@ async def test_sigkilled_worker_loses_nothing_and_commits_once(
             procs.start("worker", name="worker-b")
             view = await app.wait(run_id, timeout=60)
             events = await app.backend.read_events(run_id)
+            jobs = [await app.backend.get_job(f"{run_id}:{s}") for s in ("begin", "slow", "after")]
     assert view["status"] == "completed", view
     assert (tmp_path / "slow-attempt-2").exists()
     completed = [e["step"] for e in events if e["type"] == "step.completed"]
@@ -68,3 +88,8 @@ async def test_sigkilled_worker_loses_nothing_and_commits_once(
     assert (tmp_path / "after-runs").read_text() == "ran\n"
     lost = [e for e in events if e["type"] == "step.retrying" and e["step"] == "slow"]
     assert lost and lost[0]["data"]["error"]["type"] == "LeaseExpired"
+    assert [(j.name, j.state, j.attempt, j.reclaims) for j in jobs if j is not None] == [
+        ("begin", "completed", 1, 0),
+        ("slow", "completed", 2, 1),
+        ("after", "completed", 1, 0),
+    ]

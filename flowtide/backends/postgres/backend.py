@@ -23,7 +23,7 @@ import asyncpg
 
 from flowtide._util.clock import iso, now
 from flowtide._util.jsonutil import loads
-from flowtide.backends._common import LEASE_LOST, Notifier, claimed_job
+from flowtide.backends._common import LEASE_LOST, Notifier, claimed_job, unjson
 from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer
 from flowtide.backends.postgres import migrate, retention
 from flowtide.backends.postgres._commit import (
@@ -55,14 +55,10 @@ _JOB_COLUMNS = [
 _RETRIES = 8  # deadlocks and serialization failures: the transaction runs again
 
 
-def _unjson(text: str | None) -> Any:
-    return None if text is None else loads(text)
-
-
 def _job_from_row(row: Row) -> Job:
     data = dict(zip(_JOB_COLUMNS, row, strict=False))
     for key in ("input", "result", "error"):
-        data[key] = _unjson(data[key])
+        data[key] = unjson(data[key])
     return Job(**data)
 
 
@@ -77,7 +73,7 @@ def _event(run_id: str, row: Row) -> Event:
         "flow": flow,
         "step": step,
         "attempt": attempt,
-        "data": _unjson(data),
+        "data": unjson(data),
     }
 
 
@@ -380,7 +376,7 @@ class PostgresBackend:
     async def claim_timers(self, now_ts: float, limit: int, lease: float) -> list[Timer]:
         rows = await self._fetch(Q["timers_claim"], now_ts + lease, now_ts, limit)
         rows = sorted(rows, key=lambda r: r[1])
-        return [Timer(r[0], now_ts + lease, r[2], _unjson(r[3])) for r in rows]
+        return [Timer(r[0], now_ts + lease, r[2], unjson(r[3])) for r in rows]
 
     async def delete_timer(self, timer_id: str) -> None:
         await self._execute(Q["timer_delete"], [timer_id])

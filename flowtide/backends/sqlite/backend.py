@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import dumps_str, loads
-from flowtide.backends._common import build_event, claim_events, claimed_job
+from flowtide.backends._common import build_event, claim_events, claimed_job, unjson
 from flowtide.backends._sql import load_queries
 from flowtide.backends.base import (
     CommitItem,
@@ -41,14 +41,10 @@ def _json(value: Any) -> str | None:
     return None if value is None else dumps_str(value)
 
 
-def _unjson(text: str | None) -> Any:
-    return None if text is None else loads(text)
-
-
 def _job_from_row(row: Sequence[Any]) -> Job:
     data = dict(zip(_JOB_COLUMNS, row, strict=False))
     for key in ("input", "result", "error"):
-        data[key] = _unjson(data[key])
+        data[key] = unjson(data[key])
     return Job(**data)
 
 
@@ -425,7 +421,7 @@ class SQLiteBackend(SQLiteConnections):
     async def claim_timers(self, now_ts: float, limit: int, lease: float) -> list[Timer]:
         def work(db: sqlite3.Connection) -> list[Timer]:
             rows = db.execute(Q["timers_claim"], (now_ts + lease, now_ts, limit)).fetchall()
-            return [Timer(i, now_ts + lease, kind, _unjson(data)) for i, _, kind, data in rows]
+            return [Timer(i, now_ts + lease, kind, unjson(data)) for i, _, kind, data in rows]
 
         return await self._run(self._write, work)
 
