@@ -92,6 +92,12 @@ BackendOpt = Annotated[
     typer.Option("--backend", metavar="URL", help="Backend URL (overrides the config)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most N items.")
+]
+CursorOpt = Annotated[
+    str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a listing.")
+]
 
 
 class CliError(Exception):

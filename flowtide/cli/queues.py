@@ -12,7 +12,9 @@ from flowtide.cli._common import (
     AppOpt,
     BackendOpt,
     ConfigOpt,
+    CursorOpt,
     JsonOpt,
+    LimitOpt,
     fail,
     load,
     open_app,
@@ -74,12 +76,8 @@ def list_jobs(
             "--state", metavar="STATE", help=f"Only jobs in this state: {', '.join(JOB_STATES)}."
         ),
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most N jobs.")
-    ] = 50,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a listing.")
-    ] = None,
+    limit: LimitOpt = 50,
+    cursor: CursorOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     backend: BackendOpt = None,

@@ -13,7 +13,9 @@ from flowtide.cli._common import (
     AppOpt,
     BackendOpt,
     ConfigOpt,
+    CursorOpt,
     JsonOpt,
+    LimitOpt,
     fail,
     load,
     open_app,
@@ -55,12 +57,8 @@ def list_runs(
             "--status", metavar="STATUS", help=f"Only runs in this status: {', '.join(STATUSES)}."
         ),
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most N runs.")
-    ] = 50,
-    cursor: Annotated[
-        str | None, typer.Option("--cursor", metavar="CURSOR", help="Continue a listing.")
-    ] = None,
+    limit: LimitOpt = 50,
+    cursor: CursorOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
