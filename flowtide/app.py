@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -13,21 +14,63 @@ from typing import Any, TypeVar
 from flowtide._util.durations import Duration
 from flowtide.backends import Backend, create_backend
 from flowtide.config import Config, load_config
+from flowtide.engine.awaits import AwaitService
 from flowtide.engine.runs import RunService
+from flowtide.engine.triggers import FireRequest, TriggerService
 from flowtide.registry import Registry, discover
 
-__all__ = ["App", "SyncApp", "TriggersUnavailable"]
+__all__ = ["App", "SyncApp"]
 
 T = TypeVar("T")
 
 
-class TriggersUnavailable(NotImplementedError):
-    """The trigger registry is not part of this version yet."""
+class Triggers:
+    """``app.triggers``: the trigger registry (DESIGN A2b, A8)."""
 
+    def __init__(self, app: App) -> None:
+        self._app = app
 
-class _Triggers:
+    @property
+    def _service(self) -> TriggerService:
+        return self._app.trigger_service
+
     async def fire(self, name: str, payload: Any = None) -> dict[str, Any]:
-        raise TriggersUnavailable("app.triggers is not yet available in this version of flowtide")
+        """Fire a trigger: ``{"fire_id", "run_ids", ...}``."""
+        return await self._service.fire(name, FireRequest(payload, "api"))
+
+    async def list(self) -> builtins.list[dict[str, Any]]:
+        return await self._service.all()
+
+    async def get(self, name: str) -> dict[str, Any]:
+        return await self._service.get(name)
+
+    async def create(self, definition: dict[str, Any]) -> dict[str, Any]:
+        return await self._service.create(definition)
+
+    async def update(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return await self._service.update(name, changes)
+
+    async def delete(self, name: str) -> None:
+        await self._service.delete(name)
+
+    async def pause(self, name: str) -> dict[str, Any]:
+        return await self._service.set_status(name, paused=True)
+
+    async def resume(self, name: str) -> dict[str, Any]:
+        return await self._service.set_status(name, paused=False)
+
+    async def subscribe(self, name: str, flow: str, mode: str = "auto") -> dict[str, Any]:
+        return await self._service.subscribe(name, flow, mode)
+
+    async def unsubscribe(self, name: str, flow: str) -> dict[str, Any]:
+        return await self._service.unsubscribe(name, flow)
+
+    async def fires(self, name: str, limit: int = 50) -> builtins.list[dict[str, Any]]:
+        items, _ = await self._service.fires(name, limit)
+        return items
+
+    async def replay(self, name: str, fire_id: str) -> dict[str, Any]:
+        return await self._service.replay(name, fire_id)
 
 
 def load_registry(config: Config) -> Registry:
@@ -56,7 +99,8 @@ class App:
         self._registry = registry
         self._backend = backend
         self._service: RunService | None = None
-        self.triggers = _Triggers()
+        self._triggers: TriggerService | None = None
+        self.triggers = Triggers(self)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, **overrides: Any) -> App:
@@ -67,6 +111,16 @@ class App:
         if self._service is None:
             raise RuntimeError("the app is not open: use 'async with app:' or await app.open()")
         return self._service
+
+    @property
+    def trigger_service(self) -> TriggerService:
+        if self._triggers is None:
+            raise RuntimeError("the app is not open: use 'async with app:' or await app.open()")
+        return self._triggers
+
+    @property
+    def await_service(self) -> AwaitService:
+        return self.trigger_service.awaits
 
     @property
     def registry(self) -> Registry:
@@ -81,12 +135,15 @@ class App:
         backend = self._backend or create_backend(self.config.backend, self.config.root)
         await backend.open()
         self._service = RunService(backend, registry, self.config)
+        self._triggers = TriggerService(self._service, AwaitService(self._service))
+        await self._triggers.reconcile()
         return self
 
     async def close(self) -> None:
         if self._service is not None:
             await self._service.backend.close()
             self._service = None
+            self._triggers = None
 
     async def __aenter__(self) -> App:
         return await self.open()
@@ -103,7 +160,13 @@ class App:
         return await self.service.wait(run_id, timeout)
 
     async def emit(self, name: str, payload: Any = None) -> list[str]:
-        return await self.service.emit(name, payload)
+        """Publish an event: fires the event trigger of that name and resolves the event
+        awaits waiting for it. Returns the ids of the runs it started."""
+        return await self.trigger_service.emit(name, payload)
+
+    async def resolve(self, await_id: str, data: Any = None) -> None:
+        """Resolve a pending await (what ``POST /api/awaits/{id}/resolve`` does)."""
+        await self.await_service.resolve(await_id, data)
 
     async def enqueue(
         self,
@@ -177,6 +240,9 @@ class SyncApp:
     def emit(self, name: str, payload: Any = None) -> list[str]:
         return self._call(self._app.emit(name, payload))
 
+    def resolve(self, await_id: str, data: Any = None) -> None:
+        self._call(self._app.resolve(await_id, data))
+
     def enqueue(
         self,
         function: str,
@@ -203,8 +269,15 @@ class SyncApp:
 
 
 class _SyncTriggers:
+    """``SyncApp.triggers``: the methods of :class:`Triggers`, blocking."""
+
     def __init__(self, app: SyncApp) -> None:
         self._app = app
 
-    def fire(self, name: str, payload: Any = None) -> dict[str, Any]:
-        return self._app._call(self._app._app.triggers.fire(name, payload))
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._app._app.triggers, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._app._call(method(*args, **kwargs))
+
+        return call

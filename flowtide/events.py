@@ -83,6 +83,7 @@ class RunRecord:
     active: list[str] = field(default_factory=list)
     done: dict[str, str] = field(default_factory=dict)
     result: Any = None
+    awaits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -99,6 +100,7 @@ class RunRecord:
             "active": self.active,
             "done": self.done,
             "result": self.result,
+            "awaits": self.awaits,
         }
 
     @classmethod

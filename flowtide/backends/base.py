@@ -26,6 +26,7 @@ __all__ = [
     "Job",
     "JobUpdate",
     "Page",
+    "RecordOp",
     "StateOp",
     "Timer",
     "Transition",
@@ -125,6 +126,17 @@ class Timer:
 
 
 @dataclass(slots=True)
+class RecordOp:
+    """A change to one record of a keyed collection (triggers, fires, awaits...), applied
+    atomically with the rest of a transition. ``value`` None deletes the record."""
+
+    collection: str
+    key: str
+    value: Any = None
+    expires_at: float | None = None
+
+
+@dataclass(slots=True)
 class Transition:
     """Everything one decision changes, applied atomically by :meth:`Backend.commit`."""
 
@@ -137,6 +149,7 @@ class Transition:
     clear_state: str | None = None  # scope whose state is deleted
     timers: list[Timer] = field(default_factory=list)
     cancel_timers: list[str] = field(default_factory=list)
+    records: list[RecordOp] = field(default_factory=list)
 
 
 Decide = Callable[[RunRecord | None], Transition]
@@ -254,3 +267,41 @@ class Backend(Protocol):
         ``lease``, so a claimer that crashes before deleting the timer lets another retry."""
 
     async def delete_timer(self, timer_id: str) -> None: ...
+
+    async def list_timers(self) -> list[Timer]:
+        """Every timer, soonest first (inspection and migration)."""
+
+    # -- records: small keyed collections for triggers, fires, schedules and awaits ---------
+    # A record is a JSON value under (collection, key); one whose ``expires_at`` has passed is
+    # absent for every operation. Keys order records (fire ids are time-ordered UUIDv7).
+    async def get_record(self, collection: str, key: str) -> Any:
+        """The record's value, or None."""
+
+    async def list_records(
+        self, collection: str, limit: int = 100, after: str | None = None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
+        """Up to ``limit`` (key, value) pairs in key order (descending with ``reverse``),
+        starting after key ``after`` in that order."""
+
+    async def put_record(
+        self,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        expires_at: float | None = None,
+        only_new: bool = False,
+    ) -> Any:
+        """Store a record. With ``only_new`` an existing record is kept and its value returned
+        (atomically: of concurrent callers exactly one stores); otherwise None."""
+
+    async def delete_record(self, collection: str, key: str) -> bool: ...
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        """Atomically add to an integer record (absent counts as 0); return the new value.
+        ``expires_at`` applies when the counter is created."""
+
+    async def record_collections(self) -> list[str]:
+        """Names of the collections that hold at least one record (migration)."""

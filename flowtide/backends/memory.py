@@ -48,6 +48,7 @@ class MemoryBackend:
         self.state: dict[str, dict[str, tuple[Any, float | None]]] = {}
         self.paused: set[str] = set()
         self.timers: dict[str, Timer] = {}
+        self.records: dict[str, dict[str, tuple[Any, float | None]]] = {}
         self._seq = itertools.count(1)
         self._gid = itertools.count(1)
 
@@ -236,6 +237,8 @@ class MemoryBackend:
             self.timers[timer.id] = copy.copy(timer)
         for timer_id in t.cancel_timers:
             self.timers.pop(timer_id, None)
+        for rec in t.records:
+            self._put(rec.collection, rec.key, rec.value, rec.expires_at)
         return self._append(run_id, t.events, ts) if run_id and t.events else []
 
     def _state_op(self, op: StateOp) -> None:
@@ -376,3 +379,64 @@ class MemoryBackend:
 
     async def delete_timer(self, timer_id: str) -> None:
         self.timers.pop(timer_id, None)
+
+    async def list_timers(self) -> list[Timer]:
+        return [copy.copy(t) for t in sorted(self.timers.values(), key=lambda t: t.due)]
+
+    # -- records -------------------------------------------------------------------------------
+    def _live(self, collection: str) -> dict[str, tuple[Any, float | None]]:
+        records = self.records.get(collection, {})
+        ts = now()
+        for key in [k for k, (_, exp) in records.items() if exp is not None and exp <= ts]:
+            del records[key]
+        return records
+
+    def _put(self, collection: str, key: str, value: Any, expires_at: float | None) -> None:
+        if value is None:
+            self.records.get(collection, {}).pop(key, None)
+        else:
+            self.records.setdefault(collection, {})[key] = (copy.deepcopy(value), expires_at)
+
+    async def get_record(self, collection: str, key: str) -> Any:
+        found = self._live(collection).get(key)
+        return None if found is None else copy.deepcopy(found[0])
+
+    async def list_records(
+        self, collection: str, limit: int = 100, after: str | None = None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
+        keys = sorted(self._live(collection), reverse=reverse)
+        if after is not None:
+            keys = [k for k in keys if (k < after if reverse else k > after)]
+        records = self.records.get(collection, {})
+        return [(k, copy.deepcopy(records[k][0])) for k in keys[:limit]]
+
+    async def put_record(
+        self,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        expires_at: float | None = None,
+        only_new: bool = False,
+    ) -> Any:
+        if only_new:
+            found = self._live(collection).get(key)
+            if found is not None:
+                return copy.deepcopy(found[0])
+        self._put(collection, key, value, expires_at)
+        return None
+
+    async def delete_record(self, collection: str, key: str) -> bool:
+        return self._live(collection).pop(key, None) is not None
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        records = self._live(collection)
+        value, expiry = records.get(key, (0, expires_at))
+        records[key] = (int(value) + amount, expiry)
+        self.records[collection] = records
+        return int(value) + amount
+
+    async def record_collections(self) -> list[str]:
+        return sorted(c for c in self.records if self._live(c))

@@ -38,6 +38,7 @@ class TriggerInfo:
     name: str
     type: str
     data: Any = None
+    fire_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -7,10 +7,12 @@ optimistic-concurrency conflict, and the property tests can explore them exhaust
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowtide.backends.base import Job, JobUpdate, StateOp, Timer, Transition
+from flowtide.definitions.awaits import Await
+from flowtide.engine import await_plan as aw
 from flowtide.events import ACTIVE_STATUSES, NewEvent, RunRecord
 from flowtide.registry import FlowGraph
 
@@ -18,10 +20,13 @@ __all__ = [
     "NO_EFFECTS",
     "Conflict",
     "Effects",
+    "Gone",
     "Policy",
+    "await_due",
     "cancel_run",
     "function_failed",
     "function_succeeded",
+    "resolve_await",
     "retry_step",
     "stall_run",
     "start_run",
@@ -35,9 +40,14 @@ class Conflict(Exception):
     """The occurrence does not apply to the run as it is now (e.g. cancel of a finished run)."""
 
 
+class Gone(Exception):
+    """The await is no longer pending (resolved, timed out, or its run ended)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     clear_state_on_end: bool = False
+    base_url: str = "http://127.0.0.1:8000"  # webhook await URLs start with it
 
 
 @dataclass(slots=True)
@@ -48,6 +58,7 @@ class Effects:
     state: list[StateOp]
     state_events: list[NewEvent]
     logs: list[NewEvent]
+    outbox: list[Timer] = field(default_factory=list)  # emits others listen to (triggers, awaits)
 
 
 NO_EFFECTS = Effects([], [], [], [])
@@ -83,8 +94,13 @@ def start_run(
     trigger: dict[str, Any] | None,
     ts: float,
     stall_after: float | None = None,
+    policy: Policy = Policy(),
+    stored: RunRecord | None = None,
 ) -> Transition:
-    entry = graph.entry.name
+    """Start a run; nothing if a run with this id exists (a fire's runs have derived ids)."""
+    if stored is not None:
+        return Transition()
+    entry = graph.entry
     stall_at = ts + (graph.stall_timeout if stall_after is None else stall_after)
     record = RunRecord(
         run_id=run_id,
@@ -95,15 +111,40 @@ def start_run(
         started_at=ts,
         updated_at=ts,
         version=1,
-        started=[entry],
-        active=[entry],
+        started=[entry.name],
     )
-    return Transition(
+    t = Transition(
         run=record,
         events=[NewEvent("flow.started", {"input": payload, "trigger": trigger})],
-        enqueue=[_step_job(graph, record, entry, payload, ts)],
         timers=[Timer(stall_timer_id(run_id), stall_at, "stall", {"run_id": run_id})],
     )
+    _begin(graph, record, t, entry.name, payload, ts, policy)
+    _set_status(record)
+    return t
+
+
+def _begin(
+    graph: FlowGraph,
+    record: RunRecord,
+    t: Transition,
+    name: str,
+    payload: Any,
+    ts: float,
+    policy: Policy,
+) -> None:
+    """A step became startable: wait first if it has ``await_before``, else enqueue its job."""
+    decl = graph.steps[name].await_before
+    if decl is not None:
+        aw.register(t, record, name, "before", decl, ts, policy.base_url, step_input=payload)
+        return
+    t.enqueue.append(_step_job(graph, record, name, payload, ts))
+    record.active.append(name)
+
+
+def _set_status(record: RunRecord) -> None:
+    if record.status in ACTIVE_STATUSES:
+        waiting = not record.active and bool(aw.pending(record))
+        record.status = "awaiting" if waiting else "running"
 
 
 def _bump(record: RunRecord, ts: float) -> RunRecord:
@@ -116,6 +157,7 @@ def _bump(record: RunRecord, ts: float) -> RunRecord:
         started=list(record.started),
         active=list(record.active),
         done=dict(record.done),
+        awaits={k: dict(v) for k, v in record.awaits.items()},
     )
 
 
@@ -149,6 +191,8 @@ def _end(
     t.events.append(NewEvent(f"flow.{status}", data))
     t.cancel_timers.append(stall_timer_id(record.run_id))
     t.cancel_run_jobs = True
+    for entry in aw.pending(record):
+        aw.close(t, entry, "canceled")
     if policy.clear_state_on_end:
         t.clear_state = record.run_id
 
@@ -159,12 +203,12 @@ def _settle(graph: FlowGraph, record: RunRecord, t: Transition, ts: float, polic
         return
     for name in _unblocked(graph, record):
         payload = _input_for(graph.steps[name].subscribes, record.tokens)
-        t.enqueue.append(_step_job(graph, record, name, payload, ts))
         record.started.append(name)
-        record.active.append(name)
-    if not record.active:
+        _begin(graph, record, t, name, payload, ts, policy)
+    if not record.active and not aw.pending(record):
         record.result = _run_result(graph, record)
         _end(t, record, "completed", ts, policy, {"result": record.result})
+    _set_status(record)
 
 
 def step_succeeded(
@@ -186,17 +230,34 @@ def step_succeeded(
     t = Transition(run=record, jobs=[done], state=list(effects.state))
     t.events.extend(effects.logs)
     t.events.extend(effects.state_events)
+    t.timers.extend(effects.outbox)
+    tokens: dict[str, Any] = {}
     for name, payload in effects.emits:
         t.events.append(NewEvent("emit", {"name": name, "payload": payload}, job.name, job.attempt))
-        record.tokens.setdefault(name, payload)
+        tokens.setdefault(name, payload)
     data = {"result": result, "duration_ms": round(duration_ms, 3)}
     t.events.append(NewEvent("step.completed", data, job.name, job.attempt))
-    record.tokens[f"step:{job.name}"] = result
+    tokens[f"step:{job.name}"] = result
     record.done[job.name] = "completed"
     if job.name in record.active:
         record.active.remove(job.name)
+    step = graph.steps.get(job.name)
+    decl = step.await_after if step is not None else None
+    if decl is not None and record.status in ACTIVE_STATUSES:
+        # what the step unblocks waits for the await; its tokens are held until then
+        aw.register(t, record, job.name, "after", decl, ts, policy.base_url, withheld=tokens)
+    else:
+        _add_tokens(record, tokens)
     _settle(graph, record, t, ts, policy)
     return t
+
+
+def _add_tokens(record: RunRecord, tokens: dict[str, Any]) -> None:
+    for name, payload in tokens.items():
+        if name.startswith("step:"):
+            record.tokens[name] = payload
+        else:
+            record.tokens.setdefault(name, payload)
 
 
 def step_failed(
@@ -248,6 +309,7 @@ def retry_step(stored: RunRecord, job: Job, ts: float) -> Transition:
     record.done.pop(job.name, None)
     if job.name not in record.active:
         record.active.append(job.name)
+    _set_status(record)
     return Transition(run=record, jobs=[JobUpdate(job.id, "waiting", reset_attempts=True)])
 
 
@@ -285,3 +347,142 @@ def function_failed(job: Job, error: dict[str, Any], retry_at: float | None) -> 
     if retry_at is not None:
         return Transition(jobs=[JobUpdate(job.id, "delayed", run_at=retry_at, error=error)])
     return Transition(jobs=[JobUpdate(job.id, "failed", error=error)])
+
+
+# -- awaits --------------------------------------------------------------------------------------
+
+
+def _open_await(stored: RunRecord | None, aid: str) -> dict[str, Any]:
+    if stored is None:
+        raise LookupError("no such run")
+    entry = stored.awaits.get(aid)
+    if entry is None:
+        raise LookupError(f"no await {aid}")
+    if entry["status"] != "pending" or stored.terminal:
+        state = stored.status if stored.terminal else entry["status"]
+        raise Gone(f"await {aid} is no longer pending ({state})")
+    return entry
+
+
+def _release(
+    graph: FlowGraph, record: RunRecord, t: Transition, entry: dict[str, Any], ts: float
+) -> None:
+    """The await is over and the run goes on: run the step, or pass on what it held."""
+    if entry["position"] == "before":
+        t.enqueue.append(_step_job(graph, record, entry["step"], entry.get("input"), ts))
+        record.active.append(entry["step"])
+    else:
+        _add_tokens(record, entry.get("withheld") or {})
+
+
+def resolve_await(
+    graph: FlowGraph,
+    stored: RunRecord | None,
+    aid: str,
+    payload: Any,
+    ts: float,
+    policy: Policy = Policy(),
+    source: str = "api",
+) -> Transition:
+    """Resolve a pending await with ``payload``; LookupError if unknown, Gone if not pending."""
+    _open_await(stored, aid)
+    assert stored is not None
+    record = _bump(stored, ts)
+    entry = record.awaits[aid]
+    t = Transition(run=record)
+    aw.close(t, entry, "resolved")
+    entry["payload"] = payload
+    data = {"await_id": aid, "position": entry["position"], "type": entry["type"]}
+    data.update(data=payload, by=source)
+    t.events.append(NewEvent("await.resolved", data, entry["step"]))
+    _release(graph, record, t, entry, ts)
+    _settle(graph, record, t, ts, policy)
+    return t
+
+
+def await_due(
+    graph: FlowGraph, stored: RunRecord | None, aid: str, ts: float, policy: Policy = Policy()
+) -> Transition:
+    """The await's timer went off: a time await resolves, anything else times out."""
+    tid = aw.timer_id(aid)
+    try:
+        entry = _open_await(stored, aid)
+    except (LookupError, Gone):
+        return Transition(cancel_timers=[tid])  # resolved or ended meanwhile: a stale timer
+    assert stored is not None
+    if entry["due"] > ts + 0.001:  # re-armed meanwhile: back to its deadline
+        return Transition(
+            timers=[Timer(tid, entry["due"], "await", {"run_id": stored.run_id, "await_id": aid})]
+        )
+    if entry["action"] == "resolve":
+        return resolve_await(graph, stored, aid, _due_payload(entry), ts, policy, "timer")
+    assert stored is not None
+    step = graph.steps.get(entry["step"])
+    decl = _declaration(step, entry["position"])
+    record = _bump(stored, ts)
+    entry = record.awaits[aid]
+    t = Transition(run=record)
+    aw.close(t, entry, "timed_out")
+    base = {"await_id": aid, "position": entry["position"], "type": entry["type"]}
+    on_timeout = decl.on_timeout if decl is not None else "fail"
+    if on_timeout == "retry" and decl is not None and entry["retries"] < decl.max_retries:
+        t.events.append(NewEvent("await.timed_out", {**base, "action": "retry"}, entry["step"]))
+        aw.register(
+            t,
+            record,
+            entry["step"],
+            entry["position"],
+            decl,
+            ts,
+            policy.base_url,
+            step_input=entry.get("input"),
+            withheld=entry.get("withheld"),
+            retries=entry["retries"] + 1,
+            token=entry.get("token"),
+        )
+        t.cancel_timers.remove(aw.timer_id(aid))  # re-armed: the same timer, a new deadline
+    elif on_timeout == "continue":
+        t.events.append(NewEvent("await.timed_out", {**base, "action": "continue"}, entry["step"]))
+        entry["payload"] = None
+        _release(graph, record, t, entry, ts)
+    else:
+        t.events.append(NewEvent("await.timed_out", {**base, "action": "fail"}, entry["step"]))
+        _fail_awaited_step(graph, record, t, entry, ts, policy)
+        return t
+    _settle(graph, record, t, ts, policy)
+    return t
+
+
+def _declaration(step: Any, position: str) -> Await | None:
+    if step is None:
+        return None
+    decl: Await | None = step.await_before if position == "before" else step.await_after
+    return decl
+
+
+def _due_payload(entry: dict[str, Any]) -> dict[str, Any]:
+    from flowtide._util.clock import iso
+
+    key = "scheduled_at" if entry["type"] == "until" else "resumed_at"
+    return {key: iso(entry["due"])}
+
+
+def _fail_awaited_step(
+    graph: FlowGraph,
+    record: RunRecord,
+    t: Transition,
+    entry: dict[str, Any],
+    ts: float,
+    policy: Policy,
+) -> None:
+    name = entry["step"]
+    message = f"the {entry['type']} await of step {name} timed out"
+    error = {"type": "AwaitTimeout", "message": message}
+    t.events.append(NewEvent("step.failed", {"error": error}, name))
+    record.done[name] = "failed"
+    step = graph.steps.get(name)
+    if not (step is not None and step.optional):
+        record.error = {"step": name, **error}
+        _end(t, record, "failed", ts, policy, {"error": record.error})
+    else:
+        _settle(graph, record, t, ts, policy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic
@@ -11,10 +12,10 @@ from flowtide._util.clock import now
 from flowtide._util.durations import Duration, parse_duration
 from flowtide._util.ids import uuid7
 from flowtide._util.jsonutil import NotSerializable, dumps
-from flowtide.backends.base import Backend, CommitItem, Job, JobUpdate, Transition
+from flowtide.backends.base import Backend, CommitItem, Decide, Job, JobUpdate, Transition
 from flowtide.config import Config
 from flowtide.engine import orchestrator as orch
-from flowtide.events import RunRecord, reduce_state, reduce_view
+from flowtide.events import Event, RunRecord, reduce_state, reduce_view
 from flowtide.registry import Registry
 
 __all__ = ["InvalidInput", "NotFound", "RunService"]
@@ -44,7 +45,25 @@ class RunService:
         self.backend = backend
         self.registry = registry
         self.config = config
-        self.policy = orch.Policy(clear_state_on_end=config.state.cleanup == "on-complete")
+        self.policy = orch.Policy(
+            clear_state_on_end=config.state.cleanup == "on-complete", base_url=config.base_url
+        )
+        # Called with the events of every commit this process makes through ``commit``
+        # (await hooks); and the event names whose emits others listen to (triggers, awaits).
+        self.listeners: list[Callable[[list[Event]], Awaitable[None]]] = []
+        self.emit_interest: Callable[[str], bool] = lambda name: False
+        self.nudge: Callable[[], None] = lambda: None  # wakes this process's scheduler
+
+    async def commit(self, run_id: str | None, decide: Decide) -> list[Event]:
+        """Commit one decision and tell the listeners what it appended."""
+        (events,) = await self.backend.commit([CommitItem(run_id, decide)])
+        await self.committed(events)
+        return events
+
+    async def committed(self, events: list[Event]) -> None:
+        if events:
+            for listener in self.listeners:
+                await listener(events)
 
     # -- starting and controlling runs ------------------------------------------------------
     def _graph(self, flow: str) -> Any:
@@ -71,18 +90,24 @@ class RunService:
         return payload
 
     async def start(
-        self, flow: str, payload: Any = None, trigger: dict[str, Any] | None = None
+        self,
+        flow: str,
+        payload: Any = None,
+        trigger: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> str:
+        """Start a run. With ``run_id`` given, a run that already has it is left alone."""
         graph = self._graph(flow)
         payload = self.check_input(flow, payload)
-        run_id = uuid7()
+        run_id = run_id or uuid7()
         ts = now()
         stall_after = self.config.flow.stall_timeout
+        policy = self.policy
 
-        def decide(_: RunRecord | None) -> Transition:
-            return orch.start_run(graph, run_id, payload, trigger, ts, stall_after)
+        def decide(stored: RunRecord | None) -> Transition:
+            return orch.start_run(graph, run_id, payload, trigger, ts, stall_after, policy, stored)
 
-        await self.backend.commit([CommitItem(run_id, decide)])
+        await self.commit(run_id, decide)
         return run_id
 
     async def cancel(self, run_id: str, reason: str = "canceled") -> None:
@@ -92,7 +117,7 @@ class RunService:
             return orch.cancel_run(record, reason, ts, self.policy)
 
         try:
-            await self.backend.commit([CommitItem(run_id, decide)])
+            await self.commit(run_id, decide)
         except LookupError:
             raise NotFound(f"unknown run {run_id!r}") from None
 
@@ -107,13 +132,6 @@ class RunService:
             except orch.Conflict:
                 pass  # it ended meanwhile
         return new_id
-
-    async def emit(self, name: str, payload: Any = None) -> list[str]:
-        """Start every flow whose entry subscribes to event ``name`` (triggers.event)."""
-        return [
-            await self.start(flow, payload, {"name": name, "type": "event", "data": payload})
-            for flow in self.registry.event_subscribers(name)
-        ]
 
     # -- standalone jobs -------------------------------------------------------------------
     async def enqueue(

@@ -1,7 +1,8 @@
 """Timers: each due timer is acted on by exactly one process (DESIGN A10 item 3).
 
-Today the timers are stall deadlines; cron occurrences and await deadlines use the same seam.
-A run is stalled only when it lost its work: a step the run counts as active has no job that
+Kinds: ``stall`` (a run's stall deadline), ``await`` (an await's deadline), ``schedule`` (a
+schedule trigger's next occurrence) and ``emit`` (a step's emit that event triggers or event
+awaits listen to: an outbox entry committed with the step). A run is stalled only when it lost its work: a step the run counts as active has no job that
 is waiting, delayed or leased. A backlog, a long step with a live lease, or a restarted process
 never stalls a run: the deadline is moved instead.
 """
@@ -15,6 +16,7 @@ from flowtide._util.clock import now
 from flowtide.backends.base import CommitItem, Timer, Transition
 from flowtide.engine import orchestrator as orch
 from flowtide.engine.runs import RunService
+from flowtide.engine.triggers import TriggerService
 from flowtide.events import RunRecord
 
 __all__ = ["Scheduler"]
@@ -24,34 +26,60 @@ TIMER_LEASE = 30.0
 
 
 class Scheduler:
-    def __init__(self, service: RunService, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        service: RunService,
+        interval: float = 0.5,
+        triggers: TriggerService | None = None,
+    ) -> None:
         self.service = service
         self.backend = service.backend
         self.interval = interval
+        self.triggers = triggers
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        service.nudge = self._wake.set
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
 
     async def run(self) -> None:
         while not self._stopping.is_set():
+            claimed = 0
             try:
-                await self.tick()
+                claimed = await self.tick()
             except Exception as exc:
                 logger.warning("timer check failed: %s", exc)
+            if claimed:
+                continue  # there may be more due
             try:
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self.interval)
             except TimeoutError:
                 pass
+            self._wake.clear()
 
     async def tick(self) -> int:
         timers = await self.backend.claim_timers(now(), 100, TIMER_LEASE)
         for timer in timers:
-            if timer.kind == "stall":
-                await self._stall_check(timer)
-            else:
-                logger.debug("no handler for timer kind %s; leaving it", timer.kind)
+            try:
+                await self._act(timer)
+            except Exception:
+                # the claim lease runs out and the timer is tried again
+                logger.exception("timer %s (%s) failed", timer.id, timer.kind)
         return len(timers)
+
+    async def _act(self, timer: Timer) -> None:
+        if timer.kind == "stall":
+            await self._stall_check(timer)
+        elif self.triggers is None:
+            logger.debug("no handler for timer kind %s; leaving it", timer.kind)
+        elif timer.kind == "await":
+            await self.triggers.awaits.timer_due(timer)
+        elif timer.kind == "schedule":
+            await self.triggers.schedule_due(timer)
+        elif timer.kind == "emit":
+            await self.triggers.emit_due(timer)
 
     async def _stall_check(self, timer: Timer) -> None:
         run_id = timer.data["run_id"]

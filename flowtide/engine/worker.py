@@ -17,7 +17,7 @@ from typing import Any
 from flowtide._util.clock import now
 from flowtide._util.ids import uuid7
 from flowtide.backends._common import reclaim_exhausted_error
-from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Transition
+from flowtide.backends.base import MAX_RECLAIMS, CommitItem, Job, Timer, Transition
 from flowtide.definitions.flow import FunctionDef, StepDef
 from flowtide.engine import orchestrator as orch
 from flowtide.engine.committer import ClaimArgs, Committer
@@ -218,8 +218,12 @@ class Worker:
         try:
             item = await self._attempt(job)
             if item is not None and job.id not in self.released:
-                await self._committer.submit(item)
+                events = await self._committer.submit(item)
                 self.processed += 1
+                if self.service.listeners and events:
+                    await self.service.committed(events)
+                if any(e["type"] == "emit" for e in events):
+                    self.service.nudge()
         except asyncio.CancelledError:
             if job.id not in self.released:
                 raise
@@ -244,7 +248,11 @@ class Worker:
             defn: StepDef | FunctionDef = step
             handler, is_async, model = step.handler, step.is_async, graph.inputs[job.name]
             timeout = step.options.timeout or self.service.config.flow.step_timeout
-            trigger = None
+            trigger, awaited = None, None
+            if step.await_before is not None:
+                record = await self.backend.get_run(job.run_id)
+                entry = record.awaits.get(f"{job.run_id}:{job.name}:before") if record else None
+                awaited = entry.get("payload") if entry else None
             if job.name == graph.entry.name:
                 # A backend may remember the record it claimed the job with (``cached_run``,
                 # optional): the trigger never changes in a run, so that copy is as good.
@@ -261,7 +269,7 @@ class Worker:
             defn = fn
             handler, is_async = fn.handler, fn.is_async
             model, timeout = self.registry.function_inputs[job.name], fn.options.timeout
-            trigger = None
+            trigger, awaited = None, None
         ctx = Context(
             backend=self.backend,
             control=self.service,
@@ -271,6 +279,7 @@ class Worker:
             step=job.name,
             attempt=job.attempt,
             trigger=trigger,
+            awaited=awaited,
             default_ttl=self.service.config.state.ttl
             if self.service.config.state.cleanup == "ttl"
             else None,
@@ -290,6 +299,20 @@ class Worker:
         finally:
             self._contexts.pop(job.id, None)
         return self._outcome(job, attempt, ctx)
+
+    def _outbox(self, job: Job, emits: list[tuple[str, Any]], ts: float) -> list[Timer]:
+        """Emits that event triggers or event awaits listen to, as timers due now: the
+        scheduler acts on each exactly once, after the step's commit made it durable."""
+        return [
+            Timer(
+                f"emit:{job.id}:{i}",
+                ts,
+                "emit",
+                {"name": name, "payload": payload, "ts": ts, "run_id": job.run_id},
+            )
+            for i, (name, payload) in enumerate(emits)
+            if self.service.emit_interest(name)
+        ]
 
     def _missing(self, job: Job, what: str) -> CommitItem:
         message = f"{what} is not defined in this worker's app (is it deployed here?)"
@@ -313,6 +336,8 @@ class Worker:
     def _outcome(self, job: Job, attempt: Attempt, ctx: Context | None = None) -> CommitItem:
         effects = ctx._buffer.effects(ctx._scope) if ctx is not None else orch.NO_EFFECTS
         ts = now()
+        if attempt.ok and effects.emits and job.run_id is not None:
+            effects.outbox = self._outbox(job, effects.emits, ts)
         # A failure counts only while this is still the job's current attempt.
         guard = None if attempt.ok else (job.id, job.attempt)
         if job.run_id is None:

@@ -10,11 +10,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flowtide.app import App
 from flowtide.backends.base import Backend
+from flowtide.engine.awaits import AwaitService
 from flowtide.engine.runs import RunService
+from flowtide.engine.triggers import TriggerService
 from flowtide.server.errors import ApiError
 from flowtide.server.state import ServerState
 
-__all__ = ["AppDep", "BackendDep", "ServiceDep", "StateDep", "require_token"]
+__all__ = [
+    "AppDep",
+    "AwaitsDep",
+    "BackendDep",
+    "ServiceDep",
+    "StateDep",
+    "TriggersDep",
+    "require_token",
+]
 
 
 def get_state(request: Request) -> ServerState:
@@ -37,10 +47,23 @@ def get_backend(request: Request) -> Backend:
     return get_service(request).backend
 
 
+def get_triggers(request: Request) -> TriggerService:
+    try:
+        return get_app(request).trigger_service
+    except RuntimeError:
+        raise ApiError(503, "unavailable", "the flowtide app is not open") from None
+
+
+def get_awaits(request: Request) -> AwaitService:
+    return get_triggers(request).awaits
+
+
 StateDep = Annotated[ServerState, Depends(get_state)]
 AppDep = Annotated[App, Depends(get_app)]
 ServiceDep = Annotated[RunService, Depends(get_service)]
 BackendDep = Annotated[Backend, Depends(get_backend)]
+TriggersDep = Annotated[TriggerService, Depends(get_triggers)]
+AwaitsDep = Annotated[AwaitService, Depends(get_awaits)]
 
 _bearer = HTTPBearer(auto_error=False, description="server.api_token, when it is set")
 

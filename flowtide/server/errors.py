@@ -1,5 +1,10 @@
 """Every error answers ``{"error": {"code", "message"}}`` with a real status code (DESIGN A8).
 
+Engine exceptions map to: NotFound 404, InvalidInput 422, a conflict 409, a paused trigger 409
+(``paused``), an invalid trigger definition 400 (``invalid_trigger``), an await that is no longer
+pending 410 (``gone``), a webhook await called with another method 405 (with ``Allow``), a webhook
+that fails authentication 401.
+
 Validation errors (422) add ``"errors"``: a list of ``{"loc", "msg", "type"}`` field errors. A
 request body that is not valid JSON is a 400, not a 422.
 """
@@ -17,8 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from flowtide.backends.base import BackendUnavailable
+from flowtide.engine.awaits import Gone, MethodNotAllowed
 from flowtide.engine.orchestrator import Conflict
 from flowtide.engine.runs import InvalidInput, NotFound
+from flowtide.engine.triggers import Conflict as TriggerConflict
+from flowtide.engine.triggers import Paused, TriggerError
+from flowtide.engine.webhook_auth import WebhookAuthError
 from flowtide.server.responses import json_response
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
@@ -98,6 +107,27 @@ async def _conflict(_: Request, exc: Exception) -> Response:
     return _respond(409, "conflict", str(exc))
 
 
+async def _paused(_: Request, exc: Exception) -> Response:
+    return _respond(409, "paused", str(exc))
+
+
+async def _invalid_trigger(_: Request, exc: Exception) -> Response:
+    return _respond(400, "invalid_trigger", str(exc))
+
+
+async def _gone(_: Request, exc: Exception) -> Response:
+    return _respond(410, "gone", str(exc) or "no longer pending")
+
+
+async def _method_not_allowed(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MethodNotAllowed)
+    return _respond(405, "method_not_allowed", str(exc), headers={"Allow": exc.allowed})
+
+
+async def _unauthorized(_: Request, exc: Exception) -> Response:
+    return _respond(401, "unauthorized", f"webhook authentication failed: {exc}")
+
+
 async def _unavailable(_: Request, exc: Exception) -> Response:
     return _respond(503, "backend_unavailable", str(exc))
 
@@ -133,6 +163,12 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(NotFound, _not_found)
     api.add_exception_handler(InvalidInput, _invalid_input)
     api.add_exception_handler(Conflict, _conflict)
+    api.add_exception_handler(TriggerConflict, _conflict)
+    api.add_exception_handler(Paused, _paused)
+    api.add_exception_handler(TriggerError, _invalid_trigger)
+    api.add_exception_handler(Gone, _gone)
+    api.add_exception_handler(MethodNotAllowed, _method_not_allowed)
+    api.add_exception_handler(WebhookAuthError, _unauthorized)
     api.add_exception_handler(BackendUnavailable, _unavailable)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)

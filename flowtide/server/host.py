@@ -56,7 +56,7 @@ async def run_host(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[Any]] = []
     worker = Worker(app.service, queues=queues, concurrency=concurrency) if run_worker else None
-    scheduler = Scheduler(app.service) if run_scheduler else None
+    scheduler = Scheduler(app.service, triggers=app.trigger_service) if run_scheduler else None
     server = None
     api = None
     stats: asyncio.Task[None] | None = None
@@ -68,6 +68,7 @@ async def run_host(
         )
     if scheduler is not None:
         tasks.append(asyncio.create_task(scheduler.run(), name="scheduler"))
+    syncing = asyncio.create_task(app.trigger_service.run_sync(stop), name="trigger-sync")
     url = app.config.base_url
     if serve_api:
         import uvicorn
@@ -118,4 +119,4 @@ async def run_host(
         close_streams(api)  # open SSE streams would otherwise hold up the shutdown forever
         server.should_exit = True
     stopper.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, syncing, return_exceptions=True)

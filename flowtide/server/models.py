@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EnqueueJob", "StartRun"]
+__all__ = ["EnqueueJob", "ResolveAwait", "StartRun"]
 
 
 class StartRun(BaseModel):
@@ -24,3 +24,9 @@ class EnqueueJob(BaseModel):
         default=None, description='run no earlier than this from now: "30s", "5m" or seconds'
     )
     key: str | None = Field(default=None, description="deduplicates unfinished jobs of the queue")
+
+
+class ResolveAwait(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: Any = Field(default=None, description="the payload the awaiting step receives")

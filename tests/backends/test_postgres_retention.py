@@ -139,3 +139,14 @@ async def test_table_size_stays_bounded_under_a_steady_load(open_backend) -> Non
     warm, late = max(sizes[third : 2 * third]), max(sizes[2 * third :])
     assert total >= 3000
     assert late <= warm * 1.5, (warm, late, sizes[::10])
+
+
+async def test_expired_records_are_deleted_whatever_the_policy(open_backend) -> None:
+    b = await open_backend("retain_jobs=never&retain_runs=never&retention_batch=2")
+    ts = now()
+    for i in range(5):
+        await b.put_record("idem", f"old{i}", {"i": i}, expires_at=ts - 1)
+    await b.put_record("idem", "live", 1, expires_at=ts + 60)
+    await b.put_record("idem", "forever", 2)
+    assert await b.sweep() == {"jobs": 0, "runs": 0}  # records are not counted
+    assert {r[0] for r in await sql(b, "SELECT key FROM records")} == {"live", "forever"}

@@ -9,6 +9,7 @@ from typing import Any
 
 from flowtide import App, Config
 from flowtide.definitions import Flow, FunctionDef
+from flowtide.engine.scheduler import Scheduler
 from flowtide.engine.worker import Worker
 from flowtide.registry import Registry
 
@@ -30,17 +31,24 @@ async def running_app(
     *items: Flow | FunctionDef,
     worker: bool = True,
     config: Config | None = None,
+    scheduler: bool = False,
     **worker_options: Any,
 ) -> AsyncIterator[tuple[App, Worker | None]]:
+    """``scheduler=True`` also runs the timers (awaits, schedules, emits) every 50 ms."""
     registry = Registry()
     for item in items:
         registry.add(item)
     async with App(config or make_config(url), registry=registry) as app:
         w = Worker(app.service, **worker_options) if worker else None
         task = asyncio.create_task(w.run()) if w is not None else None
+        timers = Scheduler(app.service, 0.05, app.trigger_service) if scheduler else None
+        timer_task = asyncio.create_task(timers.run()) if timers is not None else None
         try:
             yield app, w
         finally:
+            if timers is not None and timer_task is not None:
+                timers.stop()
+                await asyncio.wait_for(timer_task, 10)
             if w is not None and task is not None:
                 w.stop()
                 await asyncio.wait_for(task, 10)

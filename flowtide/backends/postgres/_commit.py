@@ -5,7 +5,7 @@ them) and read; each item's pure ``decide`` runs against the newest record of it
 stored one, or the one an earlier item of the batch produced); then every write of the batch
 goes out as one bulk statement per kind, in an order that keeps the batch's meaning: runs,
 events, job updates, new jobs, cancellations (which therefore also reach jobs that earlier
-items of the batch enqueued), then state and timer operations in item order.
+items of the batch enqueued), then state, timer and record operations in item order.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class _Plan:
         self.cancel_runs: list[str] = []
         self.state_ops: list[tuple[str, tuple[Any, ...]]] = []
         self.timer_ops: list[tuple[str, tuple[Any, ...]]] = []
+        self.record_ops: list[tuple[str, tuple[Any, ...]]] = []
         self.touched: set[str] = set()
 
     def newest(self, run_id: str | None) -> RunRecord | None:
@@ -153,6 +154,12 @@ class _Plan:
             self.timer_ops.append(("timer_set", row))
         for timer_id in t.cancel_timers:
             self.timer_ops.append(("timer_delete", (timer_id,)))
+        for rec in t.records:
+            if rec.value is None:
+                self.record_ops.append(("record_delete", (rec.collection, rec.key)))
+            else:
+                value = (rec.collection, rec.key, dumps_str(rec.value), rec.expires_at)
+                self.record_ops.append(("record_set", value))
         return events
 
     @property
@@ -164,6 +171,7 @@ class _Plan:
             or self.cancel_runs
             or self.state_ops
             or self.timer_ops
+            or self.record_ops
         )
 
     async def write(self, con: asyncpg.Connection) -> None:
@@ -196,11 +204,17 @@ class _Plan:
             await con.execute(Q["cancel_run_jobs"], ts, self.cancel_runs)
         await _grouped(con, self.state_ops)
         await _grouped(con, self.timer_ops)
+        await _grouped(con, self.record_ops)
 
     @property
     def only_job_updates(self) -> bool:
         return bool(self.job_updates) and not (
-            self.touched or self.new_jobs or self.cancel_runs or self.state_ops or self.timer_ops
+            self.touched
+            or self.new_jobs
+            or self.cancel_runs
+            or self.state_ops
+            or self.timer_ops
+            or self.record_ops
         )
 
     def notify_payload(self) -> str:
@@ -225,8 +239,8 @@ async def _grouped(con: asyncpg.Connection, ops: list[tuple[str, tuple[Any, ...]
         while j < len(ops) and ops[j][0] == kind:
             j += 1
         rows = [args for _, args in ops[i:j]]
-        if kind in ("state_set", "timer_set"):
-            width = 2 if kind == "state_set" else 1
+        if kind in ("state_set", "timer_set", "record_set"):
+            width = 1 if kind == "timer_set" else 2
             last = {row[:width]: row for row in rows}
             rows = list(last.values())
         await con.execute(Q[kind], *_columns(rows))

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 import asyncpg
 
 from flowtide._util.clock import iso, now
-from flowtide._util.jsonutil import loads
+from flowtide._util.jsonutil import dumps_str, loads
 from flowtide.backends._common import LEASE_LOST, Notifier, claimed_job, unjson
 from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Page, Timer
 from flowtide.backends.postgres import migrate, retention
@@ -53,6 +53,13 @@ _JOB_COLUMNS = [
     *("result", "error"),
 ]
 _RETRIES = 8  # deadlocks and serialization failures: the transaction runs again
+_RECORDS_LIST = {
+    (after, reverse): Q["records_list"]
+    .replace("{after}", "" if not after else "AND key < $4" if reverse else "AND key > $4")
+    .replace("{order}", "DESC" if reverse else "ASC")
+    for after in (False, True)
+    for reverse in (False, True)
+}
 
 
 def _job_from_row(row: Row) -> Job:
@@ -110,11 +117,10 @@ class PostgresBackend:
             raise unavailable(s, exc) from None
         self._listener = Listener(s, self._notify_local)
         self._listener.start()
-        policy = s.retention
-        if policy.jobs is not None or policy.runs is not None:
-            self._retention = asyncio.create_task(
-                retention.run_forever(self._pool, s.schema, policy), name="flowtide-pg-retention"
-            )
+        # always: a sweep also deletes expired records, whatever the policy keeps
+        self._retention = asyncio.create_task(
+            retention.run_forever(self._pool, s.schema, s.retention), name="flowtide-pg-retention"
+        )
 
     async def close(self) -> None:
         if self._retention is not None:
@@ -380,3 +386,64 @@ class PostgresBackend:
 
     async def delete_timer(self, timer_id: str) -> None:
         await self._execute(Q["timer_delete"], [timer_id])
+
+    async def list_timers(self) -> list[Timer]:
+        rows = await self._fetch(Q["timers_list"])
+        return [Timer(r[0], r[1], r[2], unjson(r[3])) for r in rows]
+
+    # -- records --------------------------------------------------------------------------------
+    async def get_record(self, collection: str, key: str) -> Any:
+        rows = await self._fetch(Q["record_get"], collection, key, now())
+        return loads(rows[0][0]) if rows else None
+
+    async def list_records(
+        self, collection: str, limit: int = 100, after: str | None = None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
+        args: list[Any] = [collection, now(), limit]
+        if after is not None:
+            args.append(after)
+        rows = await self._fetch(_RECORDS_LIST[after is not None, reverse], *args)
+        return [(r[0], loads(r[1])) for r in rows]
+
+    async def put_record(
+        self,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        expires_at: float | None = None,
+        only_new: bool = False,
+    ) -> Any:
+        if value is None:  # deletes, as a RecordOp does (keeping a live one with only_new)
+            if only_new and (found := await self.get_record(collection, key)) is not None:
+                return found
+            await self.delete_record(collection, key)
+            return None
+        text = dumps_str(value)
+        if not only_new:
+            await self._execute(Q["record_set"], [collection], [key], [text], [expires_at])
+            return None
+
+        async def work(con: asyncpg.Connection) -> Any:
+            args = (collection, key, text, expires_at, now())
+            if await con.fetchval(Q["record_put_new"], *args) is not None:
+                return None
+            # the live record that won is locked by the statement above: it is still there
+            return loads(await con.fetchval(Q["record_stored"], collection, key))
+
+        return await self._tx(work)
+
+    async def delete_record(self, collection: str, key: str) -> bool:
+        ts = now()
+        rows = await self._fetch(Q["record_delete"], [collection], [key])
+        return any(r[0] is None or r[0] > ts for r in rows)
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        async with self._conn() as con:
+            value = await con.fetchval(Q["record_add"], collection, key, amount, expires_at, now())
+        return int(value)
+
+    async def record_collections(self) -> list[str]:
+        return [r[0] for r in await self._fetch(Q["record_collections"], now())]

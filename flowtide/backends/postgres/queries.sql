@@ -319,3 +319,69 @@ WITH doomed AS (
     DELETE FROM runs r USING doomed d WHERE r.run_id = d.run_id RETURNING 1
 )
 SELECT count(*)::int FROM gone;
+
+-- name: timers_list
+SELECT id, due, kind, data FROM timers ORDER BY due, id;
+
+-- name: record_get
+SELECT value FROM records
+WHERE collection = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3);
+
+-- name: records_list
+-- {after} is "" or "AND key > $4" ("<" with reverse), {order} ASC or DESC.
+SELECT key, value FROM records
+WHERE collection = $1 AND (expires_at IS NULL OR expires_at > $2) {after}
+ORDER BY key {order} LIMIT $3;
+
+-- name: record_set
+INSERT INTO records (collection, key, value, expires_at)
+SELECT t.c, t.k, t.v::jsonb, t.x
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS t(c, k, v, x)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = excluded.value, expires_at = excluded.expires_at;
+
+-- name: record_delete
+DELETE FROM records r USING unnest($1::text[], $2::text[]) AS t(c, k)
+WHERE r.collection = t.c AND r.key = t.k AND r.collection = ANY($1::text[])
+RETURNING r.expires_at;
+
+-- name: record_put_new
+-- Stores unless a live record is there (an expired one is overwritten); a row comes back when
+-- this call stored the value. Either way the row stays locked until the transaction ends, so
+-- record_stored (a new snapshot) then reads the value that won.
+INSERT INTO records (collection, key, value, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = excluded.value, expires_at = excluded.expires_at
+WHERE records.expires_at IS NOT NULL AND records.expires_at <= $5
+RETURNING 1;
+
+-- name: record_stored
+SELECT value FROM records WHERE collection = $1 AND key = $2;
+
+-- name: record_add
+-- An expired counter starts again from 0 with the new expires_at.
+INSERT INTO records AS r (collection, key, value, expires_at)
+VALUES ($1, $2, to_jsonb($3::bigint), $4)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = CASE WHEN r.expires_at IS NOT NULL AND r.expires_at <= $5 THEN excluded.value
+        ELSE to_jsonb(r.value::bigint + $3::bigint) END,
+    expires_at = CASE WHEN r.expires_at IS NOT NULL AND r.expires_at <= $5
+        THEN excluded.expires_at ELSE r.expires_at END
+RETURNING value::bigint;
+
+-- name: record_collections
+SELECT DISTINCT collection FROM records WHERE expires_at IS NULL OR expires_at > $1
+ORDER BY collection;
+
+-- name: retention_records
+-- Expired records (absent already for every operation), oldest first.
+WITH doomed AS (
+    SELECT collection, key FROM records WHERE expires_at <= $1
+    ORDER BY expires_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM records r USING doomed d
+    WHERE r.collection = d.collection AND r.key = d.key AND r.expires_at <= $1
+    RETURNING 1
+)
+SELECT count(*)::int FROM gone;

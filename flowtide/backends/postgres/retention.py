@@ -10,6 +10,9 @@ Policy (URL parameters, durations like ``"7d"`` or ``never``):
 - ``retention_batch`` (default 500 rows) per transaction, so no lock is held for long;
   ``retention_interval`` (default ``1m``) between sweeps.
 
+Every sweep also deletes expired records (absent already for every operation), in batches of
+the same size, whatever the policy.
+
 One process at a time sweeps a schema (``pg_try_advisory_lock``); the others skip the turn.
 After a sweep that deleted rows, the tables are vacuumed (plain VACUUM: it blocks nobody), so
 their size stays bounded under a steady load without waiting for autovacuum's next turn.
@@ -31,7 +34,7 @@ __all__ = ["Policy", "parse_policy", "sweep"]
 
 logger = logging.getLogger("flowtide.postgres")
 Q = load_queries("flowtide.backends.postgres")
-VACUUMED = ("jobs", "runs", "events", "state")
+VACUUMED = ("jobs", "runs", "events", "state")  # and records, after deleting some
 
 
 KEEP_JOBS = 7 * 86400.0
@@ -73,7 +76,8 @@ def _lock_key(schema: str) -> str:
 
 async def sweep(pool: asyncpg.Pool, schema: str, policy: Policy) -> dict[str, int] | None:
     """Delete what the policy no longer keeps, batch by batch; None if another process is
-    sweeping this schema right now. Returns the number of jobs and runs deleted."""
+    sweeping this schema right now. Returns the number of jobs and runs deleted (expired records
+    are deleted as well, not counted)."""
     async with pool.acquire() as con:
         if not await con.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", _lock_key(schema)):
             return None
@@ -89,8 +93,17 @@ async def sweep(pool: asyncpg.Pool, schema: str, policy: Policy) -> dict[str, in
                     if n < policy.batch:
                         break
                     await asyncio.sleep(0)  # let others use the loop between batches
-            if policy.vacuum and (deleted["jobs"] or deleted["runs"]):
-                for table in VACUUMED:
+            records = 0
+            while True:
+                n = await con.fetchval(Q["retention_records"], ts, policy.batch)
+                records += n
+                if n < policy.batch:
+                    break
+                await asyncio.sleep(0)
+            if policy.vacuum:
+                tables = list(VACUUMED) if deleted["jobs"] or deleted["runs"] else []
+                tables += ["records"] if records else []
+                for table in tables:
                     await con.execute(f"VACUUM {table}")
             return deleted
         finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 from flowtide._util.clock import iso
 from flowtide._util.jsonutil import dumps, loads
-from flowtide.backends.base import Job, JobUpdate, StateOp, Timer, Transition
+from flowtide.backends.base import Job, JobUpdate, RecordOp, StateOp, Timer, Transition
 from flowtide.events import LIFECYCLE_TYPES, Event, NewEvent, RunRecord
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "encode_record",
     "event_suffix",
     "job_args",
+    "record_args",
     "transition_ops",
 ]
 
@@ -153,6 +154,16 @@ def _state_op(op: StateOp) -> list[Arg]:
     return ["S", op.scope, op.key, dumps(op.value), _num(op.expires_at)]
 
 
+def record_args(key: str, value: Any, expires_at: float | None) -> list[Arg]:
+    """A record as the scripts take it: key, value as JSON ('' for None, which deletes the
+    record), expiry time ('' for never)."""
+    return [key, "" if value is None else dumps(value), _num(expires_at)]
+
+
+def _record_op(op: RecordOp) -> list[Arg]:
+    return ["K", op.collection, *record_args(op.key, op.value, op.expires_at)]
+
+
 def _timer(timer: Timer) -> list[Arg]:
     return ["T", timer.id, _num(timer.due), dumps([timer.kind, timer.data])]
 
@@ -195,6 +206,8 @@ def transition_ops(
         out += _timer(timer)
     for timer_id in t.cancel_timers:
         out += ["U", timer_id]
+    for rec in t.records:
+        out += _record_op(rec)
     return events
 
 

@@ -1,9 +1,10 @@
-"""The Redis backend's read side: runs, events, the feed, state, queues and jobs.
+"""The Redis backend's read side: runs, events, the feed, state, queues, jobs, timers and
+records.
 
 ``RedisReads`` sits between ``RedisConnection`` and ``RedisBackend``: reads (one command or
-one pipeline through ``_call``, or a script for the paged lists, which at most prunes index
-entries of runs already gone) that change no record, so they need neither the commit
-machinery nor a wake-up.
+one pipeline through ``_call``, or a script for the paged lists and the records, which at
+most prunes index entries of runs already gone and records already expired) that change no
+record, so they need neither the commit machinery nor a wake-up.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, cast
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import loads
-from flowtide.backends.base import Job, Page
+from flowtide.backends.base import Job, Page, Timer
 from flowtide.backends.redis import _codec as codec
 from flowtide.backends.redis._connection import RedisConnection
 from flowtide.events import Event, RunRecord
@@ -142,3 +143,39 @@ class RedisReads(RedisConnection):
             codec.decode_job(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in res[1:]
         ]
         return Page(items, res[0] or None)
+
+    # -- timers -----------------------------------------------------------------------------------
+    async def list_timers(self) -> list[Timer]:
+        async def read() -> list[Any]:
+            pipe = self.client.pipeline(transaction=True)  # one snapshot of both keys
+            pipe.zrange(self.keys.timers, 0, -1, withscores=True)
+            pipe.hgetall(self.keys.timer)
+            return await pipe.execute()
+
+        due, data = await self._call(read)
+        out = []
+        for timer_id, score in due:
+            text = data.get(timer_id)
+            if text is not None:
+                kind, payload = loads(text)
+                out.append(Timer(timer_id, float(score), kind, payload))
+        return out
+
+    # -- records (scripts: an expired record met is removed; see lua/_records.lua) ----------------
+    async def get_record(self, collection: str, key: str) -> Any:
+        text = await self._script("records", ["get", collection, key])
+        return None if text is None else loads(text)
+
+    async def list_records(
+        self, collection: str, limit: int = 100, after: str | None = None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
+        if limit <= 0:
+            return []
+        start = ("+" if reverse else "-") if after is None else f"({after}"
+        flat = await self._script(
+            "records", ["list", collection, limit, start, "1" if reverse else "0"]
+        )
+        return [(key, loads(text)) for key, text in zip(flat[::2], flat[1::2], strict=True)]
+
+    async def record_collections(self) -> list[str]:
+        return sorted(await self._script("records", ["cols", ""]))

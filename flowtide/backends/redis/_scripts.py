@@ -17,6 +17,7 @@ SCRIPT_NAMES = (
     "heartbeat",
     "list_jobs",
     "list_runs",
+    "records",
     "release",
     "sweep",
 )
@@ -25,8 +26,10 @@ SCRIPT_NAMES = (
 # The function files (``lua/_*.lua``) a script uses, after ``_lib.lua``.
 PARTS: dict[str, tuple[str, ...]] = {
     "claim": ("_claim",),
-    "commit": ("_commit",),
-    "commit_claim": ("_commit", "_claim"),
+    "commit": ("_records", "_commit"),
+    "commit_claim": ("_records", "_commit", "_claim"),
+    "records": ("_records",),
+    "sweep": ("_records",),
 }
 
 

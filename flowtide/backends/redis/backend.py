@@ -369,9 +369,34 @@ class RedisBackend(RedisReads):
         transition = Transition(cancel_timers=[timer_id])
         await self.commit([CommitItem(None, lambda _: transition)])
 
+    # -- records ----------------------------------------------------------------------------------
+    async def put_record(
+        self,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        expires_at: float | None = None,
+        only_new: bool = False,
+    ) -> Any:
+        args = ["put", collection, *codec.record_args(key, value, expires_at)]
+        text = await self._script("records", [*args, "1" if only_new else "0"])
+        return None if text is None else loads(text)
+
+    async def delete_record(self, collection: str, key: str) -> bool:
+        return bool(await self._script("records", ["del", collection, key]))
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        expires = "" if expires_at is None else repr(float(expires_at))
+        args = ["add", collection, key, str(int(amount)), expires]
+        return int(await self._script("records", args))
+
     # -- retention --------------------------------------------------------------------------------
     async def _maybe_sweep(self) -> None:
-        """Age-based retention, at most every few seconds, by one process at a time."""
+        """Age-based retention and the removal of expired records no operation meets, at
+        most every few seconds, by one process at a time."""
         t = time.monotonic()
         if t < self._next_sweep:
             return
@@ -382,8 +407,6 @@ class RedisBackend(RedisReads):
             "" if age is None else repr(ts - age)
             for age in (o.completed_ttl, o.failed_ttl, o.run_ttl)
         ]
-        if cutoffs == ["", "", ""]:
-            return
         try:
             got = await self.client.set(self.keys.sweep, "1", nx=True, ex=int(SWEEP_EVERY))
             if got:

@@ -37,6 +37,13 @@ Key                            Type         Contents
 ``P stx:{scope}``              hash         expiry times of the state values that have one
 ``P timers``                   sorted set   timers by due time
 ``P timer``                    hash         timer id -> JSON ``[kind, data]``
+``P rec:{collection}``         hash         records: key -> value (JSON)
+``P recx:{collection}``        sorted set   the collection's keys, all scores 0: lexical
+                                            order (listing, ZRANGEBYLEX)
+``P rece:{collection}``        sorted set   expiry time of each record that has one (expired
+                                            records are removed when met, by every record
+                                            operation on the collection and by the sweep)
+``P reccols``                  set          collections that hold records
 ``P wake``                     channel      published after every change (wake-ups)
 ``P sweep``                    string       short-lived lock: one process sweeps at a time
 =============================  ===========  ==================================================
@@ -59,6 +66,8 @@ class Keys:
         self.feed = f"{prefix}feed"
         self.wake = f"{prefix}wake"
         self.sweep = f"{prefix}sweep"
+        self.timers = f"{prefix}timers"
+        self.timer = f"{prefix}timer"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"

@@ -17,6 +17,7 @@ from flowtide.backends.base import (
     CommitItem,
     Job,
     Page,
+    RecordOp,
     Timer,
     Transition,
 )
@@ -28,8 +29,17 @@ __all__ = ["SQLiteBackend"]
 T = TypeVar("T")
 Q = load_queries("flowtide.backends.sqlite")
 SMALL_BATCH = 8  # commits this small run inline on the event loop (see _short_write)
+PURGE_EVERY = 60.0  # seconds between deletions of expired records (by a write of records)
+PURGE_BATCH = 500  # expired records deleted by one such write
 _LIFECYCLE = ", ".join(f"'{t}'" for t in sorted(LIFECYCLE_TYPES))
 _READ_FEED = Q["read_feed"].replace("{lifecycle}", _LIFECYCLE)
+_RECORDS_LIST = {
+    (after, reverse): Q["records_list"]
+    .replace("{after}", "" if not after else "AND key < ?" if reverse else "AND key > ?")
+    .replace("{order}", "DESC" if reverse else "ASC")
+    for after in (False, True)
+    for reverse in (False, True)
+}
 _JOB_COLUMNS = [
     *("id", "queue", "name", "run_id", "flow", "state", "attempt", "reclaims", "priority"),
     *("run_at", "created_at", "finished_at", "key", "worker", "lease_until", "input"),
@@ -57,6 +67,8 @@ def _record_from_row(row: Sequence[Any]) -> RunRecord:
 
 class SQLiteBackend(SQLiteConnections):
     """The backend protocol on SQLite (see base.Backend for each operation)."""
+
+    _next_purge = 0.0  # when a write of records next deletes expired ones (see _purge)
 
     # -- enqueue and claim ------------------------------------------------------------------------
     @staticmethod
@@ -272,7 +284,17 @@ class SQLiteBackend(SQLiteConnections):
             db.execute(Q["timer_set"], (timer.id, timer.due, timer.kind, _json(timer.data)))
         for timer_id in t.cancel_timers:
             db.execute(Q["timer_delete"], (timer_id,))
+        for rec in t.records:
+            self._record_op(db, rec)
         return events
+
+    @staticmethod
+    def _record_op(db: sqlite3.Connection, rec: RecordOp) -> None:
+        if rec.value is None:
+            db.execute(Q["record_delete"], (rec.collection, rec.key)).fetchall()
+        else:
+            params = (rec.collection, rec.key, dumps_str(rec.value), rec.expires_at)
+            db.execute(Q["record_put"], params)
 
     def _append(
         self, db: sqlite3.Connection, run_id: str, events: Sequence[NewEvent], ts: float
@@ -427,3 +449,98 @@ class SQLiteBackend(SQLiteConnections):
 
     async def delete_timer(self, timer_id: str) -> None:
         await self._run(self._write, lambda db: db.execute(Q["timer_delete"], (timer_id,)))
+
+    async def list_timers(self) -> list[Timer]:
+        def work(db: sqlite3.Connection) -> list[Timer]:
+            rows = db.execute(Q["timers_list"]).fetchall()
+            return [Timer(i, due, kind, unjson(data)) for i, due, kind, data in rows]
+
+        return await self._read(work)
+
+    # -- records ----------------------------------------------------------------------------------
+    def _purge(self, db: sqlite3.Connection, ts: float) -> None:
+        """Now and then, inside a write of records, delete a batch of expired records (they
+        are absent already; this keeps the table from growing with them)."""
+        if ts >= self._next_purge:
+            self._next_purge = ts + PURGE_EVERY
+            db.execute(Q["records_purge"], (ts, PURGE_BATCH))
+
+    async def get_record(self, collection: str, key: str) -> Any:
+        def work(db: sqlite3.Connection) -> Any:
+            row = db.execute(Q["record_get"], (collection, key, now())).fetchone()
+            return None if row is None else loads(row[0])
+
+        return await self._read(work)
+
+    async def list_records(
+        self, collection: str, limit: int = 100, after: str | None = None, reverse: bool = False
+    ) -> list[tuple[str, Any]]:
+        sql = _RECORDS_LIST[after is not None, reverse]
+
+        def work(db: sqlite3.Connection) -> list[tuple[str, Any]]:
+            params: tuple[Any, ...] = (collection, now())
+            if after is not None:
+                params += (after,)
+            rows = db.execute(sql, (*params, limit)).fetchall()
+            return [(key, loads(value)) for key, value in rows]
+
+        return await self._read(work)
+
+    async def put_record(
+        self,
+        collection: str,
+        key: str,
+        value: Any,
+        *,
+        expires_at: float | None = None,
+        only_new: bool = False,
+    ) -> Any:
+        text = None if value is None else dumps_str(value)  # None deletes, as in a commit
+
+        def work(db: sqlite3.Connection) -> Any:
+            ts = now()
+            self._purge(db, ts)
+            if only_new:
+                if text is None:
+                    row = db.execute(Q["record_get"], (collection, key, ts)).fetchone()
+                    if row is not None:
+                        return loads(row[0])
+                else:
+                    params = (collection, key, text, expires_at, ts)
+                    if db.execute(Q["record_put_new"], params).fetchall():
+                        return None
+                    row = db.execute(Q["record_stored"], (collection, key)).fetchone()
+                    return loads(row[0])
+            if text is None:
+                db.execute(Q["record_delete"], (collection, key)).fetchall()
+            else:
+                db.execute(Q["record_put"], (collection, key, text, expires_at))
+            return None
+
+        return await self._short_write(work)
+
+    async def delete_record(self, collection: str, key: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            ts = now()
+            rows = db.execute(Q["record_delete"], (collection, key)).fetchall()
+            return any(exp is None or exp > ts for (exp,) in rows)
+
+        return await self._short_write(work)
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            ts = now()
+            self._purge(db, ts)
+            params = (collection, key, dumps_str(amount), expires_at, ts, amount)
+            [(value,)] = db.execute(Q["record_add"], params).fetchall()
+            return int(value)
+
+        return await self._short_write(work)
+
+    async def record_collections(self) -> list[str]:
+        def work(db: sqlite3.Connection) -> list[str]:
+            return [c for (c,) in db.execute(Q["record_collections"], (now(),))]
+
+        return await self._read(work)

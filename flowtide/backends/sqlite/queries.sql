@@ -134,3 +134,55 @@ ORDER BY rowid DESC LIMIT ?;
 
 -- name: delete_job
 DELETE FROM jobs WHERE id = ? AND state != 'active';
+
+-- name: timers_list
+SELECT id, due, kind, data FROM timers ORDER BY due, id;
+
+-- name: record_get
+SELECT value FROM records
+WHERE collection = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: records_list
+-- {after} is "" or "AND key > ?" ("<" with reverse), {order} ASC or DESC.
+SELECT key, value FROM records
+WHERE collection = ? AND (expires_at IS NULL OR expires_at > ?) {after}
+ORDER BY key {order} LIMIT ?;
+
+-- name: record_put
+INSERT INTO records (collection, key, value, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = excluded.value, expires_at = excluded.expires_at;
+
+-- name: record_put_new
+-- Stores unless a live record is there (an expired one is overwritten): a row comes back when
+-- this call stored the value.
+INSERT INTO records (collection, key, value, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = excluded.value, expires_at = excluded.expires_at
+WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?
+RETURNING 1;
+
+-- name: record_stored
+SELECT value FROM records WHERE collection = ? AND key = ?;
+
+-- name: record_delete
+DELETE FROM records WHERE collection = ? AND key = ? RETURNING expires_at;
+
+-- name: record_add
+-- An expired counter starts again from 0 with the new expires_at.
+INSERT INTO records (collection, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= ?5
+        THEN excluded.value ELSE CAST(CAST(records.value AS INTEGER) + ?6 AS TEXT) END,
+    expires_at = CASE WHEN records.expires_at IS NOT NULL AND records.expires_at <= ?5
+        THEN excluded.expires_at ELSE records.expires_at END
+RETURNING value;
+
+-- name: record_collections
+SELECT DISTINCT collection FROM records WHERE expires_at IS NULL OR expires_at > ?
+ORDER BY collection;
+
+-- name: records_purge
+DELETE FROM records WHERE (collection, key) IN (
+    SELECT collection, key FROM records WHERE expires_at <= ? ORDER BY expires_at LIMIT ?
+);

@@ -1,8 +1,10 @@
 -- Age-based retention, run every few seconds by one process (see backend._maybe_sweep).
 -- ARGV: 6 completed jobs older than this are deleted, 7 failed/canceled jobs, 8 ended runs
 -- (with their events, state and finished jobs); each an epoch-seconds cutoff ('' = keep).
--- Deletes at most 1,000 of each kind per call. Returns {jobs deleted, runs deleted}.
-local jobs, runs = 0, 0
+-- Also removes expired records (of collections no operation touches, which would keep
+-- them otherwise). Deletes at most 1,000 of each kind per call.
+-- Returns {jobs deleted, runs deleted, records deleted}.
+local jobs, runs, records = 0, 0, 0
 for _, queue in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
   for state, cutoff in pairs({completed = ARGV[6], failed = ARGV[7], canceled = ARGV[7]}) do
     if cutoff ~= '' then
@@ -35,4 +37,10 @@ if ARGV[8] ~= '' then
     runs = runs + 1
   end
 end
-return {jobs, runs}
+for _, c in ipairs(redis.call('SMEMBERS', P .. 'reccols')) do
+  if records >= 1000 then
+    break
+  end
+  records = records + rec_purge(c, 1000 - records)
+end
+return {jobs, runs, records}
