@@ -21,6 +21,7 @@ from flowtide.cli._common import EXIT_FAILED, debug, describe_error, print_error
 from flowtide.cli.flows import flows
 from flowtide.cli.queues import jobs, queues
 from flowtide.cli.runs import runs
+from flowtide.cli.triggers import triggers
 
 __all__ = ["cli", "main"]
 
@@ -55,6 +56,7 @@ cli.add_typer(runs, name="runs")
 cli.add_typer(flows, name="flows")
 cli.add_typer(queues, name="queues")
 cli.add_typer(jobs, name="jobs")
+cli.add_typer(triggers, name="triggers")
 unavailable.register(cli)
 db.register(cli)
 

@@ -9,9 +9,9 @@ Exit codes (stable, for scripts):
 3      configuration error (unknown key, malformed URL)
 4      definition error (names the file, flow and step)
 5      the backend is unreachable
-6      unknown flow, run, function or job
-7      invalid input
-8      conflict (e.g. cancel of a run that already ended)
+6      unknown flow, run, function, job or trigger
+7      invalid input (or an invalid trigger definition)
+8      conflict (e.g. cancel of a run that already ended, fire of a paused trigger)
 124    ``--timeout`` expired while waiting for a run
 =====  =============================================================
 """
@@ -33,8 +33,10 @@ from flowtide._util.jsonutil import dumps_str
 from flowtide.app import App
 from flowtide.backends import BackendUnavailable
 from flowtide.config import Config, ConfigError, load_config
-from flowtide.engine.orchestrator import Conflict
+from flowtide.engine.orchestrator import Conflict, Gone
 from flowtide.engine.runs import InvalidInput, NotFound
+from flowtide.engine.triggers import Conflict as TriggerConflict
+from flowtide.engine.triggers import Paused, TriggerError
 from flowtide.registry import DefinitionError, Registry
 
 __all__ = [
@@ -130,8 +132,12 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), EXIT_NOT_FOUND
     if isinstance(exc, InvalidInput):
         return _invalid_input(exc), EXIT_INVALID
-    if isinstance(exc, Conflict):
+    if isinstance(exc, Conflict | TriggerConflict | Gone):
         return f"conflict: {exc}", EXIT_CONFLICT
+    if isinstance(exc, Paused):
+        return str(exc), EXIT_CONFLICT
+    if isinstance(exc, TriggerError):
+        return f"invalid trigger: {exc}", EXIT_INVALID
     return None
 
 

@@ -95,6 +95,29 @@ def list_runs(
     run(go())
 
 
+def _await_rows(awaits: list[dict[str, Any]]) -> list[list[str | Text]]:
+    """One row per await; a pending one shows its deadline and (webhook) URL to call."""
+    rows: list[list[str | Text]] = []
+    for item in awaits:
+        pending = item.get("status") == "pending"
+        kind = str(item.get("type") or "")
+        if kind == "event" and item.get("event"):
+            kind = f"event {item['event']}"
+        elif kind == "webhook" and item.get("method"):
+            kind = f"webhook {item['method']}"
+        rows.append(
+            [
+                str(item.get("await_id") or ""),
+                f"{item.get('step')} ({item.get('position', '')})",
+                kind,
+                styled(item.get("status")),
+                _when(item.get("deadline")) if pending else "",
+                str(item.get("url") or "") if pending else "",
+            ]
+        )
+    return rows
+
+
 def _print_view(view: dict[str, Any], events: list[dict[str, Any]] | None) -> None:
     head = Text.assemble(("run ", "bold"), view["run_id"], "  ", styled(view["status"]))
     stdout.print(head)
@@ -127,8 +150,12 @@ def _print_view(view: dict[str, Any], events: list[dict[str, Any]] | None) -> No
         ]
         stdout.print()
         stdout.print(table(["STEP", "STATUS", "ATTEMPTS", "TOOK", "RESULT / ERROR"], rows))
-    for item in view.get("awaits") or []:
-        stdout.print(f"await      {item.get('step')} {item.get('position', '')}: {item['status']}")
+    awaits = view.get("awaits") or []
+    if awaits:
+        stdout.print()
+        stdout.print(
+            table(["AWAIT", "STEP", "TYPE", "STATUS", "DEADLINE", "URL"], _await_rows(awaits))
+        )
     if events is not None:
         stdout.print()
         for event in events:

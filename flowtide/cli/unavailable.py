@@ -1,4 +1,4 @@
-"""Commands of the contract that this version does not provide yet: ``triggers``, ``migrate``."""
+"""Commands of the contract that this version does not provide yet: ``migrate``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ _ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 def register(cli: typer.Typer) -> None:
-    @cli.command(context_settings=_ANY_ARGS, add_help_option=False)
-    def triggers(ctx: typer.Context) -> None:
-        """Manage triggers: list|show|fire|pause|resume|delete (not yet available)."""
-        fail("triggers is not yet available in this version", EXIT_USAGE)
-
     @cli.command(context_settings=_ANY_ARGS, add_help_option=False)
     def migrate(ctx: typer.Context) -> None:
         """Copy data between backends: --from URL --to URL (not yet available)."""

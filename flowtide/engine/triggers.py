@@ -548,7 +548,7 @@ class TriggerService:
                 retry = Timer(timer.id, ts + 1.0, "schedule", timer.data)
                 await self.backend.commit([CommitItem(None, lambda _: Transition(timers=[retry]))])
                 return
-        nxt = self._next_at(doc, at)
+        nxt = self._next_at(doc, at + 0.001)  # strictly later, whatever the float rounding
         if nxt < ts - MISSED_AFTER:
             nxt = self._next_at(doc, ts)  # after downtime: on from the next future occurrence
         self._update_state(state, at, record, missed and not fire, nxt)

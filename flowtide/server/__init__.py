@@ -13,7 +13,20 @@ from flowtide.app import App
 from flowtide.server.deps import require_token
 from flowtide.server.errors import ApiError, install_error_handlers
 from flowtide.server.responses import JSONResponse
-from flowtide.server.routes import apidocs, dashboard, events, flows, jobs, later, ops, queues, runs
+from flowtide.server.routes import (
+    apidocs,
+    awaits,
+    dashboard,
+    events,
+    flows,
+    hooks,
+    jobs,
+    ops,
+    queues,
+    runs,
+    schedules,
+    triggers,
+)
 from flowtide.server.state import ServerState
 
 __all__ = ["ApiError", "close_streams", "create_app"]
@@ -28,7 +41,8 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
     api = FastAPI(
         title="flowtide",
         version=__version__,
-        description="Event-driven workflow orchestration: runs, queues, jobs and live events.",
+        description="Event-driven workflow orchestration: runs, queues, jobs, triggers, awaits "
+        "and live events.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # served from the package by routes.apidocs: no CDN
         redoc_url=None,
@@ -39,9 +53,10 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
 
     # Every /api route needs the bearer token when server.api_token is set.
     v1 = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
-    for module in (flows, runs, queues, jobs, events, later):
+    for module in (flows, runs, queues, jobs, events, triggers, schedules, awaits):
         v1.include_router(module.router)
     api.include_router(v1)
+    api.include_router(hooks.router)  # public: each webhook trigger has its own auth
     apidocs.install(api)
     api.include_router(ops.router)
     api.include_router(dashboard.router)

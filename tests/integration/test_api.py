@@ -36,7 +36,6 @@ async def test_openapi_and_docs(api: Api) -> None:
     paths = r.json()["paths"]
     for path in ("/api/flows", "/api/runs", "/api/runs/{run_id}/stream", "/api/jobs"):
         assert path in paths
-    assert not any(p.startswith("/api/triggers") for p in paths)  # 501 stubs stay out of the way
     r = await api.client.get("/api/docs")
     assert r.status_code == 200
     assert "text/html" in r.headers["content-type"]
@@ -49,29 +48,6 @@ async def test_unknown_routes_and_methods(api: Api) -> None:
     assert_error(await api.client.get("/api/nothing-here"), 404, "not_found")
     assert_error(await api.client.get("/no/such/page"), 404, "not_found")
     assert_error(await api.client.delete("/api/runs"), 405, "method_not_allowed")
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("GET", "/api/triggers"),
-        ("POST", "/api/triggers"),
-        ("GET", "/api/triggers/orders-in"),
-        ("PATCH", "/api/triggers/orders-in"),
-        ("DELETE", "/api/triggers/orders-in"),
-        ("POST", "/api/triggers/orders-in/fire"),
-        ("POST", "/api/triggers/orders-in/pause"),
-        ("POST", "/api/triggers/orders-in/resume"),
-        ("GET", "/api/triggers/orders-in/fires"),
-        ("POST", "/api/triggers/orders-in/fires/f1/replay"),
-        ("GET", "/api/schedules"),
-        ("GET", "/api/awaits"),
-        ("POST", "/api/awaits/a1/resolve"),
-    ],
-)
-async def test_later_features_answer_501(api: Api, method: str, path: str) -> None:
-    error = assert_error(await api.client.request(method, path), 501, "not_implemented")
-    assert error["message"] == "not yet available"
 
 
 # -- flows ------------------------------------------------------------------------------------

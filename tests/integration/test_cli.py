@@ -125,7 +125,7 @@ def test_app_option_points_at_another_directory(tmp_path: Path) -> None:
     assert "demo" in {f["name"] for f in result.json()["items"]}
 
 
-@pytest.mark.parametrize("args", [("triggers", "list"), ("migrate", "--from", "a", "--to", "b")])
+@pytest.mark.parametrize("args", [("migrate", "--from", "a", "--to", "b")])
 def test_not_yet_available_commands(app_dir: Path, args: tuple[str, ...]) -> None:
     result = flowtide(app_dir, *args)
     assert result.code == 2

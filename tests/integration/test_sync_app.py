@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flowtide import App, Config, Context, Flow, SyncApp, function
+from flowtide import App, Config, Context, Flow, NotFound, SyncApp, function
 from flowtide.engine.worker import Worker
 from flowtide.registry import Registry
 
@@ -43,7 +43,7 @@ def test_sync_app_starts_waits_enqueues_and_emits(tmp_path: Path) -> None:
             job_id = app.enqueue("echo", {"x": 1}, key="k1")
             assert app.enqueue("echo", {"x": 2}, key="k1") == job_id
             assert app.emit("nobody.listens") == []
-            with pytest.raises(NotImplementedError):
+            with pytest.raises(NotFound):
                 app.triggers.fire("anything")
         finally:
             app._loop.call_soon_threadsafe(worker.stop)

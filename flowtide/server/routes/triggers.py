@@ -73,9 +73,7 @@ async def create_trigger(body: TriggerBody, triggers: TriggersDep, app: AppDep) 
     return json_response(await describe(triggers, doc, app.config.base_url), 201)
 
 
-@router.get(
-    "/{name}", summary="One trigger: JSON schema, options, subscriptions, status and stats"
-)
+@router.get("/{name}", summary="One trigger: JSON schema, options, subscriptions, status and stats")
 async def get_trigger(name: str, triggers: TriggersDep, app: AppDep) -> JSONResponse:
     doc = await triggers.get(name)
     return json_response(await describe(triggers, doc, app.config.base_url))
