@@ -184,6 +184,10 @@ def _check_await(a: Any, position: str, where: dict[str, Any]) -> None:
         raise DefinitionError(
             f"await_{position}: on_timeout='retry' needs max_retries >= 1", **where
         )
+    if a.type == "time" and not a.options.get("seconds", 0) > 0:
+        raise DefinitionError(f"await_{position}: a time await needs a positive delay", **where)
+    if a.timeout is not None and a.timeout <= 0:
+        raise DefinitionError(f"await_{position}: the timeout must be positive", **where)
     if a.type == "until":
         _check_cron(a.options["cron"], a.options["tz"], where)
     if a.type == "event" and not a.options.get("name"):

@@ -75,9 +75,12 @@ EXIT_CONFLICT = 8
 EXIT_TIMEOUT = 124
 
 # Not a terminal: no width limit, so ids and values are never cut to fit 80 columns.
-_WIDTH = {"width": 100_000} if not sys.stdout.isatty() and "COLUMNS" not in os.environ else {}
-stdout = Console(highlight=False, markup=False, soft_wrap=True, **_WIDTH)  # type: ignore[arg-type]
-stderr = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+_WIDTH: dict[str, Any] = (
+    {"width": 100_000} if not sys.stdout.isatty() and "COLUMNS" not in os.environ else {}
+)
+# emoji=False: ids such as "<run>:ship:before" must not turn into pictures.
+stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=True, **_WIDTH)
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None,

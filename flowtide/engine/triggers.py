@@ -539,13 +539,13 @@ class TriggerService:
             return  # a stale timer: the edit that changed the definition armed a new one
         ts = now()
         state = await self.backend.get_record(SCHEDULES, name) or {}
-        missed = ts - at > MISSED_AFTER
+        missed = ts - at > MISSED_AFTER and not timer.data.get("queued")
         fire = not missed or doc["options"]["catch_up"] == "once"
         record = None
         if fire:
             record = await self._fire_occurrence(doc, at, state)
             if record is None:  # overlap=queue: try again shortly, same occurrence
-                retry = Timer(timer.id, ts + 1.0, "schedule", timer.data)
+                retry = Timer(timer.id, ts + 1.0, "schedule", {**timer.data, "queued": True})
                 await self.backend.commit([CommitItem(None, lambda _: Transition(timers=[retry]))])
                 return
         nxt = self._next_at(doc, at + 0.001)  # strictly later, whatever the float rounding

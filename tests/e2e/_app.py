@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from flowtide import Context, Flow, function
+from pydantic import BaseModel, Field
+
+from flowtide import Context, Flow, awaits, function, triggers
 
 orders = Flow("orders", description="Accept, charge, reserve and ship an order")
 
@@ -84,6 +86,82 @@ async def talk(data: dict[str, Any], ctx: Context) -> int:
     for i in range(int(data["lines"])):
         ctx.log.info("line", i=i)
     return int(data["lines"])
+
+
+class Address(BaseModel):
+    city: str = Field(description="where the refund is sent")
+    postcode: str | None = None
+
+
+class RefundRequest(BaseModel):
+    """A refund started by a person from the dashboard (the manual trigger's form)."""
+
+    order_id: int = Field(ge=1)
+    amount: float = Field(gt=0, description="in euros")
+    reason: Literal["damaged", "late", "other"] = "other"
+    express: bool = False
+    address: Address
+    tags: list[str] = []
+
+
+refunds = Flow("refunds", description="A refund a person starts from the dashboard")
+
+
+@refunds.entry(emits=["refund.requested"], triggers=[triggers.manual(schema=RefundRequest)])
+async def request_refund(refund: RefundRequest, ctx: Context) -> dict[str, Any]:
+    ctx.log.info("refund requested", order_id=refund.order_id, amount=refund.amount)
+    await ctx.emit("refund.requested", refund.model_dump())
+    return {"order_id": refund.order_id}
+
+
+@refunds.step(subscribes=["refund.requested"])
+async def pay_refund(refund: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    await gate(f"gate-refund-{refund['order_id']}")
+    return {"refunded": refund["amount"], "to": refund["address"]["city"]}
+
+
+class Approval(BaseModel):
+    approved: bool
+    by: str
+
+
+expenses = Flow("expenses", description="An expense paid once a person approves it")
+
+
+@expenses.entry(emits=["expense.submitted"])
+async def submit_expense(expense: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    await ctx.emit("expense.submitted", expense)
+    return expense
+
+
+@expenses.step(
+    subscribes=["expense.submitted"],
+    await_before=awaits.webhook(schema=Approval, timeout="1h"),
+)
+async def reimburse(expense: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    approval = Approval.model_validate(ctx.awaited)
+    return {"paid": expense.get("amount") if approval.approved else 0, "approved_by": approval.by}
+
+
+welcome = Flow("welcome", description="Greets a user who signed up")
+
+
+@welcome.entry(triggers=[triggers.event("user.signed_up")])
+async def greet(user: dict[str, Any], ctx: Context) -> str:
+    return f"hello {user.get('name', 'there')}"
+
+
+cleanup = Flow("cleanup", description="Housekeeping on schedules")
+
+
+@cleanup.entry(
+    triggers=[
+        triggers.schedule(every="1h"),
+        triggers.schedule("0 9 * * 1-5", tz="Europe/Berlin", name="cleanup.weekdays"),
+    ]
+)
+async def sweep(occurrence: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return {"swept_for": occurrence.get("scheduled_at")}
 
 
 @function(queue="emails")

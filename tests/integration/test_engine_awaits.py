@@ -50,6 +50,10 @@ async def test_await_before_holds_the_step_until_resolved(
         view = await app.run(run_id)
         assert view["status"] == "awaiting"
         assert view["steps"].get("ship", {}).get("status") in (None, "pending")
+        awaiting = await app.backend.list_runs(flow="approve", status="awaiting")
+        assert [r.run_id for r in awaiting.items] == [run_id]
+        counts = await app.backend.queue_counts()
+        assert counts.get("approve", {}).get("active", 0) == 0  # no slot, no lease held
         await app.resolve(pending["await_id"], {"ok": True})
         view = await app.wait(run_id, timeout=10)
         with pytest.raises(Gone):
