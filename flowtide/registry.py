@@ -152,7 +152,12 @@ def _levels_list(levels: dict[str, int]) -> list[list[str]]:
 def _await_json(a: Await | None) -> dict[str, Any] | None:
     if a is None:
         return None
-    return {"type": a.type, **a.options, "timeout": a.timeout, "on_timeout": a.on_timeout}
+    out = {"type": a.type, **a.options, "timeout": a.timeout, "on_timeout": a.on_timeout}
+    if a.schema is not None:
+        import pydantic
+
+        out["schema"] = pydantic.TypeAdapter(a.schema).json_schema()
+    return out
 
 
 def _trigger_json(t: Trigger, flow: str) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flowtide._util.clock import iso
@@ -25,6 +27,25 @@ def build_event(run_id: str, flow: str, seq: int, new: NewEvent, ts: float) -> E
         "attempt": new.attempt,
         "data": new.data,
     }
+
+
+EVENT_FIELDS = ("seq", "id", "ts", "type", "run_id", "flow", "step", "attempt", "data")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def exact_event(event: Mapping[str, Any]) -> Event:
+    """An event to import (migration), with exactly the fields every backend stores."""
+    return {name: event.get(name) for name in EVENT_FIELDS}
+
+
+def epoch(text: str | None) -> float | None:
+    """Epoch seconds of an ISO 8601 time as :func:`iso` writes it; ``iso(epoch(t)) == t``."""
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH).total_seconds()
 
 
 def claim_events(job: Job, reclaimed: bool) -> list[NewEvent]:

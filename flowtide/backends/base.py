@@ -12,7 +12,7 @@ again on a conflict, which is why ``decide`` must be pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -27,6 +27,8 @@ __all__ = [
     "JobUpdate",
     "Page",
     "RecordOp",
+    "RunImport",
+    "StateItems",
     "StateOp",
     "Timer",
     "Transition",
@@ -153,6 +155,25 @@ class Transition:
 
 
 Decide = Callable[[RunRecord | None], Transition]
+
+# State values with their expiry: key -> (value, expires_at or None).
+StateItems = dict[str, tuple[Any, float | None]]
+
+
+@dataclass(slots=True)
+class RunImport:
+    """A run as ``flowtide migrate`` copies it, for :meth:`Backend.import_run`: everything is
+    written as it is (events keep their seq, id, ts, type, step, attempt and data; jobs every
+    field), nothing is decided. ``state`` is the run's scope; ``jobs`` its step jobs;
+    ``timers`` and ``records`` those that belong to it (stall and await deadlines, await
+    index entries and tokens)."""
+
+    record: RunRecord
+    events: list[Event]
+    state: StateItems = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
+    records: list[RecordOp] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -305,3 +326,26 @@ class Backend(Protocol):
 
     async def record_collections(self) -> list[str]:
         """Names of the collections that hold at least one record (migration)."""
+
+    # -- migration (flowtide migrate): verbatim reads and writes ---------------------------
+    async def export_state(self, scope: str) -> StateItems:
+        """The live state values of a scope with their expiry times."""
+
+    async def export_records(
+        self, collection: str, limit: int = 100, after: str | None = None
+    ) -> list[tuple[str, Any, float | None]]:
+        """Like :meth:`list_records` (ascending), with each record's ``expires_at``."""
+
+    async def import_run(self, run: RunImport) -> bool:
+        """Write a run as it is, atomically: its record, its events verbatim (the lifecycle
+        ones join the feed), its state, jobs (as :meth:`import_jobs` does), timers and records.
+        False, and nothing written, if a run with its id exists."""
+
+    async def import_jobs(
+        self, jobs: Sequence[Job], state: Mapping[str, StateItems] | None = None
+    ) -> list[str]:
+        """Insert jobs as they are, with every field (state, attempt, run_at, created_at,
+        finished_at, result, error, lease...), in order; a job whose id exists, or whose key
+        an unfinished job of its queue holds while it is unfinished itself, is skipped.
+        ``state`` (by job id) is the scope ``job:{id}`` of the jobs inserted. Returns the ids
+        inserted."""

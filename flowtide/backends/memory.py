@@ -5,18 +5,21 @@ All operations run on the event loop without awaiting in the middle, so each one
 
 from __future__ import annotations
 
+import bisect
 import copy
 import heapq
 import itertools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from flowtide._util.clock import now
-from flowtide.backends._common import Notifier, build_event, claim_events
+from flowtide.backends._common import Notifier, build_event, claim_events, exact_event
 from flowtide.backends.base import (
     CommitItem,
     Job,
     Page,
+    RunImport,
+    StateItems,
     StateOp,
     Timer,
     Transition,
@@ -440,3 +443,70 @@ class MemoryBackend:
 
     async def record_collections(self) -> list[str]:
         return sorted(c for c in self.records if self._live(c))
+
+    # -- migration -----------------------------------------------------------------------------
+    async def export_state(self, scope: str) -> StateItems:
+        ts = now()
+        return {
+            k: (copy.deepcopy(v), exp)
+            for k, (v, exp) in self.state.get(scope, {}).items()
+            if exp is None or exp > ts
+        }
+
+    async def export_records(
+        self, collection: str, limit: int = 100, after: str | None = None
+    ) -> list[tuple[str, Any, float | None]]:
+        records = self._live(collection)
+        keys = sorted(k for k in records if after is None or k > after)
+        return [(k, copy.deepcopy(records[k][0]), records[k][1]) for k in keys[:limit]]
+
+    def _import_job(self, job: Job, state: StateItems | None) -> bool:
+        if job.id in self.jobs:
+            return False
+        if job.key is not None and job.state in _UNFINISHED:
+            other = self.keys.get((job.queue, job.key))
+            if other is not None and other in self.jobs and self.jobs[other].state in _UNFINISHED:
+                return False
+        job = copy.deepcopy(job)
+        self.jobs[job.id] = job
+        self.job_order[job.id] = next(self._seq)
+        if job.key is not None and job.state in _UNFINISHED:
+            self.keys[(job.queue, job.key)] = job.id
+        if job.state == "active":
+            self.active.add(job.id)
+        elif job.state in ("waiting", "delayed"):
+            self._schedule(job)
+        for key, (value, expires_at) in (state or {}).items():
+            self._state_op(StateOp(f"job:{job.id}", key, "set", value, expires_at))
+        return True
+
+    async def import_run(self, run: RunImport) -> bool:
+        record = run.record
+        if record.run_id in self.runs:
+            return False
+        self.runs[record.run_id] = copy.deepcopy(record)
+        bisect.insort(self.run_order, record.run_id)  # list_runs relies on id order
+        log = self.events[record.run_id] = []
+        for event in run.events:
+            stored = copy.deepcopy(exact_event(event))
+            log.append(stored)
+            if stored["type"] in LIFECYCLE_TYPES:
+                self.feed.append((next(self._gid), stored))
+        for key, (value, expires_at) in run.state.items():
+            self._state_op(StateOp(record.run_id, key, "set", value, expires_at))
+        for job in run.jobs:
+            self._import_job(job, None)
+        for timer in run.timers:
+            self.timers[timer.id] = copy.copy(timer)
+        for rec in run.records:
+            self._put(rec.collection, rec.key, rec.value, rec.expires_at)
+        self._notifier.notify()
+        return True
+
+    async def import_jobs(
+        self, jobs: Sequence[Job], state: Mapping[str, StateItems] | None = None
+    ) -> list[str]:
+        state = state or {}
+        out = [job.id for job in jobs if self._import_job(job, state.get(job.id))]
+        self._notifier.notify()
+        return out

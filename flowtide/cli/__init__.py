@@ -16,7 +16,7 @@ import typer
 import typer.main
 
 from flowtide import __version__
-from flowtide.cli import db, host, start, unavailable
+from flowtide.cli import db, host, migrate, start
 from flowtide.cli._common import EXIT_FAILED, debug, describe_error, print_error, set_invocation
 from flowtide.cli.flows import flows
 from flowtide.cli.queues import jobs, queues
@@ -57,7 +57,7 @@ cli.add_typer(flows, name="flows")
 cli.add_typer(queues, name="queues")
 cli.add_typer(jobs, name="jobs")
 cli.add_typer(triggers, name="triggers")
-unavailable.register(cli)
+migrate.register(cli)
 db.register(cli)
 
 

@@ -2,9 +2,11 @@
 
 Kinds: ``stall`` (a run's stall deadline), ``await`` (an await's deadline), ``schedule`` (a
 schedule trigger's next occurrence) and ``emit`` (a step's emit that event triggers or event
-awaits listen to: an outbox entry committed with the step). A run is stalled only when it lost its work: a step the run counts as active has no job that
-is waiting, delayed or leased. A backlog, a long step with a live lease, or a restarted process
-never stalls a run: the deadline is moved instead.
+awaits listen to: an outbox entry committed with the step).
+
+A run is stalled only when it lost its work: a step the run counts as active has no job that is
+waiting, delayed or leased. A backlog, a long step with a live lease, an await, or a restarted
+process never stalls a run: the deadline is moved instead.
 """
 
 from __future__ import annotations

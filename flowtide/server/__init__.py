@@ -56,7 +56,7 @@ def create_app(app: App, *, keepalive: float = 15.0, stats_interval: float = 2.0
     for module in (flows, runs, queues, jobs, events, triggers, schedules, awaits):
         v1.include_router(module.router)
     api.include_router(v1)
-    api.include_router(hooks.router)  # public: each webhook trigger has its own auth
+    hooks.install(api)  # public webhooks (each trigger has its own auth), matched first
     apidocs.install(api)
     api.include_router(ops.router)
     api.include_router(dashboard.router)

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from flowtide.backends.base import BackendUnavailable
@@ -153,6 +154,11 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return _respond(422, "validation_error", "the request is invalid", field_errors(errors))
 
 
+async def _disconnected(request: Request, exc: Exception) -> Response:
+    # The client went away while sending its body: nobody reads this answer, nothing is logged.
+    return _respond(400, "client_disconnected", "the client disconnected before its body arrived")
+
+
 async def _internal(request: Request, exc: Exception) -> Response:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return _respond(500, "internal_error", "internal server error")
@@ -172,4 +178,5 @@ def install_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(BackendUnavailable, _unavailable)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(ClientDisconnect, _disconnected)
     api.add_exception_handler(Exception, _internal)

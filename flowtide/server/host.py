@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Collection, Iterator
@@ -98,6 +99,8 @@ async def run_host(
         if sockets:
             bound = sockets[0].getsockname()
             url = f"http://{config.host}:{bound[1]}"
+            if not cfg.base_url:  # webhook await URLs point at the port actually bound
+                app.service.policy = dataclasses.replace(app.service.policy, base_url=url)
     if on_ready is not None:
         on_ready(url)
     stopper = asyncio.create_task(stop.wait())

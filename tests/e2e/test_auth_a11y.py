@@ -80,12 +80,26 @@ def test_token_is_asked_once_per_browser_session(
         other.close()
 
 
-PAGES = ["/", "/flows", "/flows/orders", "/runs", "/queues", "/queues/emails", "/triggers"]
+PAGES = [
+    "/",
+    "/flows",
+    "/flows/orders",
+    "/runs",
+    "/queues",
+    "/queues/emails",
+    "/triggers",
+    "/triggers/refunds.manual",
+    "/triggers/user.signed_up",
+    "/schedules",
+    "/approvals",
+]
 
 
 def test_keyboard_labels_and_contrast(page: Page, server: Server) -> None:
     run_id = server.start("orders", {"id": 5})
     server.wait_run(run_id)
+    server.start("expenses", {"amount": 1})  # a pending approval on /approvals
+    server.call("POST", "/api/triggers/user.signed_up/fire", {"name": "a11y"})  # a fire
     page.goto(server.url + "/")
     expect(page.locator("#flow-counts")).to_be_visible()
     page.keyboard.press("Tab")

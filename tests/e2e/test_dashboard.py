@@ -241,18 +241,3 @@ def test_runs_list_filters_and_search(page: Page, server: Server, shots: Path) -
     snap(page, shots, "runs")
     page.locator(f"#runs tr[data-run='{done}'] a").first.click()
     expect(page).to_have_url(re.compile(done))
-
-
-def test_features_not_yet_available(page: Page, server: Server, shots: Path) -> None:
-    for path, title in (
-        ("/triggers", "Triggers"),
-        ("/schedules", "Schedules"),
-        ("/approvals", "Approvals"),
-        ("/triggers/some-trigger", "Triggers: some-trigger"),
-    ):
-        page.goto(server.url + path)
-        expect(page.locator("h1")).to_have_text(title)
-        expect(page.locator("#pending-feature")).to_contain_text("Not available yet")
-        expect(page.locator("nav a[aria-current=page]")).to_have_text(title.split(":")[0])
-    page.goto(server.url + "/triggers")
-    snap(page, shots, "triggers", dark=False)

@@ -125,13 +125,6 @@ def test_app_option_points_at_another_directory(tmp_path: Path) -> None:
     assert "demo" in {f["name"] for f in result.json()["items"]}
 
 
-@pytest.mark.parametrize("args", [("migrate", "--from", "a", "--to", "b")])
-def test_not_yet_available_commands(app_dir: Path, args: tuple[str, ...]) -> None:
-    result = flowtide(app_dir, *args)
-    assert result.code == 2
-    assert "not yet available in this version" in result.error_line
-
-
 def test_serve_on_a_taken_port_is_one_line(app_dir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -385,3 +385,45 @@ WITH doomed AS (
     RETURNING 1
 )
 SELECT count(*)::int FROM gone;
+
+-- name: import_run
+-- Migration (flowtide migrate), here to the end: verbatim reads and writes. No row comes back
+-- when the run exists (then nothing else is written).
+INSERT INTO runs (run_id, flow, status, version, last_seq, started_at, updated_at, completed_at,
+    body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+ON CONFLICT (run_id) DO NOTHING
+RETURNING run_id;
+
+-- name: import_events
+-- Events as they are; pos puts the lifecycle ones in the feed like those of a commit.
+INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
+SELECT $1, t.s, (pg_current_xact_id()::text::bigint << 20) + t.o, t.ts, t.ty, t.f, t.st, t.a,
+    t.d::jsonb
+FROM unnest($2::int[], $3::int[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::int[],
+    $9::text[]) AS t(s, o, ts, ty, f, st, a, d);
+
+-- name: import_jobs
+-- Jobs with every field, in order; skipped when the id exists, or when the job is unfinished
+-- and an unfinished job of its queue holds its key (the jobs_by_key index).
+INSERT INTO jobs (id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at,
+    created_at, finished_at, key, worker, lease_until, input, result, error)
+SELECT t.id, t.q, t.n, t.r, t.f, t.s, t.a, t.rc, t.p, t.ra, t.ca, t.fa, t.k, t.w, t.lu,
+    t.i::jsonb, t.res::jsonb, t.e::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+    $8::int[], $9::int[], $10::float8[], $11::float8[], $12::float8[], $13::text[], $14::text[],
+    $15::float8[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY
+    AS t(id, q, n, r, f, s, a, rc, p, ra, ca, fa, k, w, lu, i, res, e, o)
+ORDER BY t.o
+ON CONFLICT DO NOTHING
+RETURNING id;
+
+-- name: state_export
+SELECT key, value, expires_at FROM state
+WHERE scope = $1 AND (expires_at IS NULL OR expires_at > $2);
+
+-- name: records_export
+SELECT key, value, expires_at FROM records
+WHERE collection = $1 AND (expires_at IS NULL OR expires_at > $2)
+  AND ($3::text IS NULL OR key > $3)
+ORDER BY key LIMIT $4;

@@ -11,7 +11,15 @@ from typing import Any
 
 from flowtide._util.clock import iso
 from flowtide._util.jsonutil import dumps, loads
-from flowtide.backends.base import Job, JobUpdate, RecordOp, StateOp, Timer, Transition
+from flowtide.backends.base import (
+    Job,
+    JobUpdate,
+    RecordOp,
+    StateItems,
+    StateOp,
+    Timer,
+    Transition,
+)
 from flowtide.events import LIFECYCLE_TYPES, Event, NewEvent, RunRecord
 
 __all__ = [
@@ -19,6 +27,8 @@ __all__ = [
     "decode_record",
     "encode_record",
     "event_suffix",
+    "import_event",
+    "import_job_args",
     "job_args",
     "record_args",
     "transition_ops",
@@ -213,3 +223,25 @@ def transition_ops(
 
 def iso_ts(ts: float) -> str | None:
     return iso(ts)
+
+
+# -- migration (import_run, import_jobs) ------------------------------------------------------
+def import_job_args(job: Job, state: StateItems | None = None) -> list[Arg]:
+    """A job's arguments to ``import_job`` (lua/_import.lua): every field, then its state."""
+    out: list[Arg] = [
+        *(job.id, job.queue, job.name, job.run_id or "", job.flow or "", job.state),
+        *(str(int(job.attempt)), str(int(job.reclaims)), str(int(job.priority))),
+        *(_num(job.run_at), _num(job.created_at), _num(job.finished_at), job.key or ""),
+        *(job.worker or "", _num(job.lease_until)),
+        *(dumps(job.input), dumps(job.result), dumps(job.error)),
+        str(len(state or {})),
+    ]
+    for key, (value, expires_at) in (state or {}).items():
+        out += [key, dumps(value), _num(expires_at)]
+    return out
+
+
+def import_event(event: Event) -> bytes:
+    """An event as the run's list stores it (the field order of ``append_event``)."""
+    order = ("seq", "id", "flow", "ts", "type", "run_id", "step", "attempt", "data")
+    return dumps({name: event.get(name) for name in order})

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import loads
-from flowtide.backends.base import Job, Page, Timer
+from flowtide.backends.base import Job, Page, StateItems, Timer
 from flowtide.backends.redis import _codec as codec
 from flowtide.backends.redis._connection import RedisConnection
 from flowtide.events import Event, RunRecord
@@ -179,3 +179,32 @@ class RedisReads(RedisConnection):
 
     async def record_collections(self) -> list[str]:
         return sorted(await self._script("records", ["cols", ""]))
+
+    # -- migration --------------------------------------------------------------------------------
+    async def export_state(self, scope: str) -> StateItems:
+        async def read() -> list[Any]:
+            pipe = self.client.pipeline(transaction=True)  # one snapshot of both keys
+            pipe.hgetall(self.keys.state(scope))
+            pipe.hgetall(self.keys.state_expiry(scope))
+            return await pipe.execute()
+
+        values, expiry = await self._call(read)
+        ts = now()
+        out: StateItems = {}
+        for key, value in values.items():
+            expires = float(expiry[key]) if key in expiry else None
+            if expires is None or expires > ts:
+                out[key] = (loads(value), expires)
+        return out
+
+    async def export_records(
+        self, collection: str, limit: int = 100, after: str | None = None
+    ) -> list[tuple[str, Any, float | None]]:
+        if limit <= 0:
+            return []
+        start = "-" if after is None else f"({after}"
+        flat = await self._script("export_records", [collection, limit, start])
+        return [
+            (key, loads(text), float(exp) if exp else None)
+            for key, text, exp in zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+        ]

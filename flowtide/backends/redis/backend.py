@@ -23,15 +23,24 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import dumps, loads
-from flowtide.backends._common import LEASE_LOST
-from flowtide.backends.base import BackendUnavailable, CommitItem, Job, Timer, Transition
+from flowtide.backends._common import LEASE_LOST, exact_event
+from flowtide.backends.base import (
+    BackendUnavailable,
+    CommitItem,
+    Job,
+    RunImport,
+    StateItems,
+    StateOp,
+    Timer,
+    Transition,
+)
 from flowtide.backends.redis import _codec as codec
 from flowtide.backends.redis._coalesce import (
     ClaimRequest,
@@ -40,7 +49,7 @@ from flowtide.backends.redis._coalesce import (
     EnqueueCoalescer,
 )
 from flowtide.backends.redis._reads import RedisReads
-from flowtide.events import Event, NewEvent, RunRecord
+from flowtide.events import LIFECYCLE_TYPES, Event, NewEvent, RunRecord
 
 __all__ = ["RedisBackend"]
 
@@ -392,6 +401,42 @@ class RedisBackend(RedisReads):
         expires = "" if expires_at is None else repr(float(expires_at))
         args = ["add", collection, key, str(int(amount)), expires]
         return int(await self._script("records", args))
+
+    # -- migration --------------------------------------------------------------------------------
+    async def import_run(self, run: RunImport) -> bool:
+        r = run.record
+        events = [exact_event(e) for e in run.events]
+        last_seq = max((int(e["seq"]) for e in events), default=0)
+        args: list[Any] = [r.run_id, str(last_seq), str(len(events))]
+        for event in events:
+            args += ["1" if event["type"] in LIFECYCLE_TYPES else "0", codec.import_event(event)]
+        args.append(str(len(run.jobs)))
+        for job in run.jobs:
+            args += codec.import_job_args(job)
+        rest = Transition(
+            run=r,
+            state=[StateOp(r.run_id, k, "set", v, exp) for k, (v, exp) in run.state.items()],
+            timers=list(run.timers),
+            records=list(run.records),
+        )
+        ts = now()
+        ops: list[Any] = ["0"]  # commit_ops: no checks
+        codec.transition_ops(r.run_id, rest, ts, codec.iso_ts(ts), ops)
+        done = await self._script("import_run", [*args, *ops], ts)
+        self._changed()
+        return bool(done)
+
+    async def import_jobs(
+        self, jobs: Sequence[Job], state: Mapping[str, StateItems] | None = None
+    ) -> list[str]:
+        if not jobs:
+            return []
+        args: list[Any] = []
+        for job in jobs:
+            args += codec.import_job_args(job, (state or {}).get(job.id))
+        ids: list[str] = await self._script("import_jobs", args)
+        self._changed()
+        return ids
 
     # -- retention --------------------------------------------------------------------------------
     async def _maybe_sweep(self) -> None:

@@ -6,18 +6,26 @@ Several processes can share one file; how connections are run is in ``_connectio
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flowtide._util.clock import now
 from flowtide._util.jsonutil import dumps_str, loads
-from flowtide.backends._common import build_event, claim_events, claimed_job, unjson
+from flowtide.backends._common import (
+    build_event,
+    claim_events,
+    claimed_job,
+    exact_event,
+    unjson,
+)
 from flowtide.backends._sql import load_queries
 from flowtide.backends.base import (
     CommitItem,
     Job,
     Page,
     RecordOp,
+    RunImport,
+    StateItems,
     Timer,
     Transition,
 )
@@ -544,3 +552,79 @@ class SQLiteBackend(SQLiteConnections):
             return [c for (c,) in db.execute(Q["record_collections"], (now(),))]
 
         return await self._read(work)
+
+    # -- migration --------------------------------------------------------------------------------
+    async def export_state(self, scope: str) -> StateItems:
+        def work(db: sqlite3.Connection) -> StateItems:
+            rows = db.execute(Q["state_export"], (scope, now())).fetchall()
+            return {key: (loads(value), exp) for key, value, exp in rows}
+
+        return await self._read(work)
+
+    async def export_records(
+        self, collection: str, limit: int = 100, after: str | None = None
+    ) -> list[tuple[str, Any, float | None]]:
+        def work(db: sqlite3.Connection) -> list[tuple[str, Any, float | None]]:
+            rows = db.execute(Q["records_export"], (collection, now(), after, limit)).fetchall()
+            return [(key, loads(value), exp) for key, value, exp in rows]
+
+        return await self._read(work)
+
+    @staticmethod
+    def _import_jobs(
+        db: sqlite3.Connection, jobs: Sequence[Job], state: Mapping[str, StateItems]
+    ) -> list[str]:
+        inserted = []
+        for j in jobs:
+            params = (
+                *(j.id, j.queue, j.name, j.run_id, j.flow, j.state, j.attempt, j.reclaims),
+                *(j.priority, j.run_at, j.created_at, j.finished_at, j.key, j.worker),
+                *(j.lease_until, _json(j.input), _json(j.result), _json(j.error)),
+            )
+            if db.execute(Q["import_job"], params).rowcount != 1:
+                continue
+            inserted.append(j.id)
+            for key, (value, expires_at) in state.get(j.id, {}).items():
+                db.execute(Q["state_set"], (f"job:{j.id}", key, dumps_str(value), expires_at))
+        return inserted
+
+    async def import_run(self, run: RunImport) -> bool:
+        r = run.record
+        events = [exact_event(e) for e in run.events]
+        last_seq = max((int(e["seq"]) for e in events), default=0)
+
+        def work(db: sqlite3.Connection) -> bool:
+            body = dumps_str(r.body())
+            params = (r.run_id, r.flow, r.status, r.version, last_seq, r.started_at)
+            if (
+                db.execute(Q["import_run"], (*params, r.updated_at, r.completed_at, body)).rowcount
+                != 1
+            ):
+                return False
+            db.executemany(
+                Q["insert_event"],
+                [(r.run_id, e["seq"], e["type"], dumps_str(e)) for e in events],
+            )
+            for key, (value, expires_at) in run.state.items():
+                db.execute(Q["state_set"], (r.run_id, key, dumps_str(value), expires_at))
+            self._import_jobs(db, run.jobs, {})
+            for timer in run.timers:
+                db.execute(Q["timer_set"], (timer.id, timer.due, timer.kind, _json(timer.data)))
+            for rec in run.records:
+                self._record_op(db, rec)
+            return True
+
+        done: bool = await self._run(self._write, work)
+        self._notifier.notify()
+        return done
+
+    async def import_jobs(
+        self, jobs: Sequence[Job], state: Mapping[str, StateItems] | None = None
+    ) -> list[str]:
+        if not jobs:
+            return []
+        ids: list[str] = await self._run(
+            self._write, lambda db: self._import_jobs(db, jobs, state or {})
+        )
+        self._notifier.notify()
+        return ids

@@ -186,3 +186,26 @@ ORDER BY collection;
 DELETE FROM records WHERE (collection, key) IN (
     SELECT collection, key FROM records WHERE expires_at <= ? ORDER BY expires_at LIMIT ?
 );
+
+-- name: import_run
+-- Migration (flowtide migrate), here to the end: verbatim reads and writes.
+INSERT INTO runs (run_id, flow, status, version, last_seq, started_at, updated_at, completed_at, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: import_job
+-- Skipped (no row changed) when the id exists, or when the job is unfinished and an
+-- unfinished job of its queue holds its key (the jobs_by_key index).
+INSERT INTO jobs (id, queue, name, run_id, flow, state, attempt, reclaims, priority, run_at,
+    created_at, finished_at, key, worker, lease_until, input, result, error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING;
+
+-- name: state_export
+SELECT key, value, expires_at FROM state
+WHERE scope = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: records_export
+SELECT key, value, expires_at FROM records
+WHERE collection = ?1 AND (expires_at IS NULL OR expires_at > ?2) AND (?3 IS NULL OR key > ?3)
+ORDER BY key LIMIT ?4;

@@ -5,9 +5,9 @@ a webhook (400); the method must be the configured one (405 with ``Allow``); the
 carry a valid signature when the trigger has ``auth`` (401; a missing secret variable is a 500
 naming the variable); the trigger must be active (409); the rate limit must have room (429 with
 ``Retry-After``); the payload must match the schema (422). A delivery id (the ``idempotency``
-option, or the auth preset's default) makes a redelivery answer the original fire, marked
-``"duplicate": true``, without starting anything. The answer, 202 ``{"fire_id", "run_ids"}``,
-is sent only once the fire is durable in the backend.
+option, or the auth preset's default) makes a redelivery answer 200 with the original fire,
+marked ``"duplicate": true``, without starting anything. The answer to a new delivery, 202
+``{"fire_id", "run_ids", "duplicate": false}``, is sent only once the fire is durable.
 
 ``ANY /hooks/await/{token}`` resolves a webhook await (by default with POST only: another
 method is a 405); 404 for an unknown token, 410 once the await is no longer pending.
@@ -28,7 +28,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from flowtide._util.ids import uuid7
 from flowtide._util.jsonutil import dumps_str
@@ -37,17 +40,16 @@ from flowtide.definitions.triggers import Auth
 from flowtide.engine.await_plan import lookup
 from flowtide.engine.triggers import FireRequest, Paused, _rate, fires_of, retry_after
 from flowtide.engine.webhook_auth import verify
-from flowtide.server.deps import AwaitsDep, TriggersDep
+from flowtide.server.deps import get_awaits, get_triggers
 from flowtide.server.errors import ApiError
-from flowtide.server.responses import JSONResponse, json_response
+from flowtide.server.responses import json_response
 from flowtide.server.routes.awaits import resolved
 
-__all__ = ["DEFAULT_DELIVERY_ID", "delivery_id", "parse_payload", "router"]
+__all__ = ["DEFAULT_DELIVERY_ID", "delivery_id", "install", "parse_payload"]
 
 logger = logging.getLogger("flowtide.hooks")
-router = APIRouter(tags=["hooks"])
 
-METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # (HEAD comes with GET)
 DUPLICATE_WAIT = 5.0  # how long a redelivery waits for the first delivery's fire record
 DEFAULT_DELIVERY_ID = {  # where each provider puts its delivery id
     "stripe": "body:id",
@@ -152,20 +154,25 @@ async def _recorded(backend: Backend, name: str, fire_id: str) -> dict[str, Any]
         await backend.wait_for_change(min(left, 0.05))
 
 
-def _accepted(record: dict[str, Any], duplicate: bool = False) -> JSONResponse:
+def _accepted(record: dict[str, Any], duplicate: bool = False) -> Response:
+    """202 for a new fire; 200 for a redelivery (nothing new was accepted)."""
     body = {"fire_id": record["fire_id"], "run_ids": record["run_ids"], "duplicate": duplicate}
-    return json_response(body, 202)
+    return json_response(body, 200 if duplicate else 202)
 
 
 # -- routes ----------------------------------------------------------------------------------
-async def await_hook(token: str, request: Request, awaits: AwaitsDep) -> JSONResponse:
+async def await_hook(request: Request) -> Response:
+    awaits = get_awaits(request)
+    token = request.path_params["token"]
     body = await request.body()
     payload = parse_payload(request.method, request.headers, request.url.query, body)
     events = await awaits.resolve_token(token, request.method, payload)
     return json_response(resolved(events))
 
 
-async def webhook(trigger: str, request: Request, triggers: TriggersDep) -> JSONResponse:
+async def webhook(request: Request) -> Response:
+    triggers = get_triggers(request)
+    trigger: str = request.path_params["trigger"]
     doc = await triggers.cached(trigger)  # NotFound: 404
     if doc["type"] != "webhook":
         raise ApiError(
@@ -225,23 +232,83 @@ async def webhook(trigger: str, request: Request, triggers: TriggersDep) -> JSON
     return _accepted(record, duplicate=True)
 
 
-# One route per method (an operation id each); HEAD and OPTIONS stay out of the OpenAPI document.
-for _method in METHODS:
-    _documented = _method not in ("HEAD", "OPTIONS")
-    router.add_api_route(
-        "/hooks/await/{token}",
-        await_hook,
-        methods=[_method],
-        operation_id=f"resolve_await_hook_{_method.lower()}",
-        include_in_schema=_documented,
-        summary="Resolve a webhook await (POST unless the await says otherwise); 404, 405, 410",
+def install(api: FastAPI) -> None:
+    """Mount the hooks ahead of every other route, as plain Starlette routes: no dependency
+    injection or body validation on the hot path (webhooks read and check their own bodies);
+    the OpenAPI document describes them all the same."""
+    routes = [
+        Route("/hooks/await/{token}", await_hook, methods=METHODS, name="await_hook"),
+        Route("/hooks/{trigger}", webhook, methods=METHODS, name="webhook"),
+    ]
+    api.router.routes[:0] = routes
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = build()
+            schema["paths"].update(_openapi_paths())
+        return api.openapi_schema  # type: ignore[return-value]
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operation(
+    summary: str, description: str, param: str, codes: dict[str, str], method: str
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "tags": ["hooks"],
+        "summary": summary,
+        "description": description,
+        "operationId": f"{param}_hook_{method}",
+        "parameters": [
+            {"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        "responses": {code: {"description": text} for code, text in codes.items()},
+    }
+    if method != "get":
+        op["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/json": {"schema": {}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                "*/*": {"schema": {"type": "string"}},
+            },
+        }
+    return op
+
+
+def _openapi_paths() -> dict[str, Any]:
+    trigger_codes = {
+        "202": "fired: {fire_id, run_ids, duplicate: false}",
+        "200": "a redelivery (same delivery id): the original {fire_id, run_ids, duplicate: true}",
+        "400": "not a webhook trigger, or a body that is not valid JSON",
+        "401": "missing or invalid signature",
+        "404": "unknown trigger",
+        "405": "another method than the trigger's (see Allow)",
+        "409": "the trigger is paused",
+        "422": "the payload does not match the trigger's schema",
+        "429": "rate limited (see Retry-After)",
+        "500": "the secret's environment variable is not set",
+    }
+    await_codes = {
+        "200": "resolved: {await_id, run_id, status}",
+        "404": "unknown token",
+        "405": "another method than the await's (see Allow)",
+        "410": "the await is no longer pending",
+        "422": "the payload does not match the await's schema",
+    }
+    trigger_text = (
+        "Public (no bearer token; the trigger's own auth). The payload is the JSON or form "
+        "body, another body as text (base64 if not UTF-8), or a GET's query parameters."
     )
-    router.add_api_route(
-        "/hooks/{trigger}",
-        webhook,
-        methods=[_method],
-        status_code=202,
-        operation_id=f"fire_webhook_{_method.lower()}",
-        include_in_schema=_documented,
-        summary="Fire a webhook trigger: 202 {fire_id, run_ids}; 400 401 404 405 409 422 429",
-    )
+    await_text = "Public; the token in the await's URL is unguessable."
+    return {
+        "/hooks/{trigger}": {
+            m: _operation("Fire a webhook trigger", trigger_text, "trigger", trigger_codes, m)
+            for m in ("post", "get", "put", "patch", "delete")
+        },
+        "/hooks/await/{token}": {
+            m: _operation("Resolve a webhook await", await_text, "token", await_codes, m)
+            for m in ("post", "get", "put", "patch", "delete")
+        },
+    }

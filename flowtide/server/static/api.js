@@ -4,10 +4,12 @@
 const KEY = "flowtide.token";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `errors`: the field errors of a 422 answer, `[{loc, msg, type}]` (else null). */
+  constructor(status, code, message, errors = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.errors = errors;
   }
 }
 
@@ -77,7 +79,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     try { data = text ? JSON.parse(text) : null; } catch { data = null; }
     if (!r.ok) {
       const err = (data && data.error) || {};
-      throw new ApiError(r.status, err.code || "http_error", err.message || `HTTP ${r.status}`);
+      throw new ApiError(r.status, err.code || "http_error", err.message || `HTTP ${r.status}`, Array.isArray(err.errors) ? err.errors : null);
     }
     return data;
   }

@@ -149,3 +149,83 @@ export function dl(pairs) {
   }
   return el;
 }
+
+/** Seconds as a compact span: "45s", "5m", "1h 30m", "2d 4h" (whole seconds, rounded down,
+ * so that a countdown never shows more time than is left). */
+export function span(seconds) {
+  let s = Math.max(0, Math.floor(Number(seconds) + 1e-6));
+  if (s < 60) return `${s}s`;
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hr = Math.floor(s / 3600); s -= hr * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const parts = d ? [[d, "d"], [hr, "h"]] : hr ? [[hr, "h"], [m, "m"]] : [[m, "m"], [s, "s"]];
+  return parts.filter(([n], i) => i === 0 || n).map(([n, u]) => `${n}${u}`).join(" ");
+}
+
+/** An ISO time relative to now: "in 4m 10s", "3m 2s ago", "now"; "" for null. */
+export function relative(iso, now = Date.now()) {
+  if (!iso) return "";
+  const diff = (Date.parse(iso) - now) / 1000;
+  if (Math.abs(diff) < 1) return "now";
+  return diff > 0 ? `in ${span(diff)}` : `${span(-diff)} ago`;
+}
+
+/** A <time> element showing a time and, updated by tickRelative(), how far it is from now. */
+export function when(iso, { countdown = false } = {}) {
+  if (!iso) return h("span.muted", "—");
+  return h("span.when",
+    h("time", { datetime: iso, title: new Date(iso).toISOString() }, time(iso)),
+    " ", h("span.rel.muted", { "data-rel": iso, "data-countdown": countdown ? "1" : null }, `(${relative(iso)})`));
+}
+
+/** Refresh every relative time under `root` (see when()); countdowns past due get `.overdue`. */
+export function tickRelative(root = document) {
+  const now = Date.now();
+  for (const el of root.querySelectorAll("[data-rel]")) {
+    const text = `(${relative(el.dataset.rel, now)})`;
+    if (el.textContent !== text) el.textContent = text;
+    if (el.dataset.countdown) el.classList.toggle("overdue", Date.parse(el.dataset.rel) <= now);
+  }
+}
+
+/** Call `fn` every `wait` ms while the tab is visible, never twice at once. Returns a stop. */
+export function poll(fn, wait) {
+  let busy = false;
+  const id = setInterval(async () => {
+    if (busy || document.hidden) return;
+    busy = true;
+    try { await fn(); } catch (err) { console.warn(err); } finally { busy = false; }
+  }, wait);
+  return () => clearInterval(id);
+}
+
+/**
+ * Make `parent`'s children one element per item, in order, keyed by `key(item)`. An element
+ * whose item did not change is kept as it is (its focus, open <details> and typed text stay);
+ * a changed one is rendered again with `render(item)`.
+ */
+export function syncKeyed(parent, items, key, render) {
+  const old = new Map();
+  for (const el of [...parent.children]) {
+    if (el.dataset.key !== undefined) old.set(el.dataset.key, el);
+    else el.remove();
+  }
+  const wanted = items.map((item) => {
+    const k = String(key(item));
+    const sig = JSON.stringify(item);
+    let el = old.get(k);
+    old.delete(k);
+    if (!el || el.dataset.sig !== sig) {
+      const fresh = render(item);
+      fresh.dataset.key = k;
+      fresh.dataset.sig = sig;
+      if (el) el.replaceWith(fresh);
+      el = fresh;
+    }
+    return el;
+  });
+  for (const el of old.values()) el.remove();
+  wanted.forEach((el, i) => {
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] || null);
+  });
+}

@@ -71,7 +71,7 @@ export async function mount(main, params) {
       h("section.panel", { "aria-labelledby": "h-runs" }, h("h2", { id: "h-runs" }, "Recent runs"), runs),
       h("section.panel", { "aria-labelledby": "h-trig" }, h("h2", { id: "h-trig" }, "Triggers and awaits"),
         flow.triggers.length
-          ? h("ul", flow.triggers.map((t) => h("li", h("span.badge", t.type), " ", h("code", t.name), " ", h("span.muted", json(Object.fromEntries(Object.entries(t).filter(([k]) => !["name", "type"].includes(k))), 0)))))
+          ? h("ul", flow.triggers.map((t) => h("li", h("span.badge", t.type), " ", h("a", { href: `/triggers/${encodeURIComponent(t.name)}` }, h("code", t.name)), " ", h("span.muted", json(Object.fromEntries(Object.entries(t).filter(([k]) => !["name", "type"].includes(k))), 0)))))
           : h("p.muted", "No triggers: runs start through the API, the CLI or other flows."),
         flow.awaits.length
           ? h("ul", flow.awaits.map((a) => h("li", h("span.badge.awaiting", `await ${a.type}`), ` ${a.position} `, h("code", a.step))))

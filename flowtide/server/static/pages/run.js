@@ -167,7 +167,8 @@ export async function mount(main, params) {
       ["Input", h("pre", json(view.input))],
       view.result !== null ? ["Result", h("pre", { id: "run-result" }, json(view.result))] : ["Result", undefined],
       view.error ? ["Error", errorBlock(view.error)] : ["Error", undefined],
-      view.awaits.length ? ["Awaits", h("div", view.awaits.map((a) => h("div", badge(a.status), ` ${a.type || "await"} ${a.position || ""} ${a.step}`)))] : ["Awaits", undefined],
+      view.awaits.length ? ["Awaits", h("div", view.awaits.map((a) => h("div", badge(a.status), ` ${a.type || "await"} ${a.position || ""} ${a.step}`,
+        a.status === "pending" ? [" · ", h("a", { href: `/approvals?run=${enc}`, id: "approve-link" }, "approve or see its deadline")] : null)))] : ["Awaits", undefined],
     ]));
   }
 
