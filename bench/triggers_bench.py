@@ -40,6 +40,7 @@ SENDERS = 50
 FULL_N, QUICK_N = 5_000, 300
 SEQ_N, QUICK_SEQ_N = 500, 50  # one request at a time first: the unloaded latency
 WARMUP = 200
+SETTLE_S = 2.0
 BUDGET_S = 240.0
 REDIS_URL = "redis://127.0.0.1:6379"
 PEER_TIMEOUT_S = 400.0
@@ -74,6 +75,7 @@ async def _flowtide_variant(
     make, step = VARIANTS[variant]
     requests = [make(i) for i in range(WARMUP + seq_n + n)].__getitem__
     await drive(procs.port, WARMUP, SENDERS, requests)  # warm-up, not counted
+    await asyncio.sleep(SETTLE_S)  # let the worker drain the warm-up first
     pid = procs.server.pid
     phases = {
         "one": await phase(procs.port, pid, seq_n, 1, requests, WARMUP, BUDGET_S),

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from bench.hooks._app import GITHUB_SECRET_ENV
 from bench.hooks._load import free_port
@@ -142,20 +141,3 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def children_rss_mib(pid: int) -> float:
-    """RSS of ``pid`` plus its direct children (a uvicorn process has none; DBOS has none)."""
-    total = rss_mib(pid)
-    with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            with contextlib.suppress(OSError, RuntimeError):
-                total += rss_mib(int(child))
-    return total
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
-
-
-Result = dict[str, Any]

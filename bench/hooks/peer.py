@@ -26,6 +26,7 @@ from bench.peers._common import PACKAGE_ROOT, Child, Deadline, child_process, te
 
 REDIS_URL = "redis://127.0.0.1:6379/8"  # the celery peer's own database, flushed
 WARMUP = 200
+SETTLE_S = 2.0
 BUDGET_S = 240.0
 WORKERS: dict[str, tuple[str, list[str]]] = {
     "huey": (
@@ -121,6 +122,7 @@ async def _measure(
         return "/hooks/bench-in", headers, bodies[i]
 
     await drive(port, WARMUP, senders, make)
+    await asyncio.sleep(SETTLE_S)  # let the worker drain the warm-up first
     phases = {
         "one": await phase(port, web.pid, seq_n, 1, make, WARMUP, BUDGET_S),
         "load": await phase(port, web.pid, n, senders, make, WARMUP + seq_n, BUDGET_S),

@@ -50,10 +50,14 @@ class AwaitService:
         record = await self.backend.get_run(run_id)
         if record is None or await_id not in record.awaits:
             raise NotFound(f"unknown await {await_id!r}")
+        entry = record.awaits[await_id]
+        if entry["status"] != "pending" or record.terminal:
+            state = record.status if record.terminal else entry["status"]
+            raise Gone(f"await {await_id} is no longer pending ({state})")
         graph = self.service.registry.flows.get(record.flow)
         if graph is None:
             raise NotFound(f"flow {record.flow!r} is not loaded by this process")
-        self._validate(graph, record.awaits[await_id], data)
+        self._validate(graph, entry, data)
         policy, when = self.service.policy, ts or now()
 
         def decide(stored: RunRecord | None) -> Transition:

@@ -133,7 +133,8 @@ def normalize(doc: dict[str, Any]) -> dict[str, Any]:
             raise TriggerError("catch_up must be none or once")
     if kind == "webhook":
         options["method"] = str(options.get("method") or "POST").upper()
-        options["auth"] = _auth_json(options.get("auth"))
+        options["auth"] = _check_auth(_auth_json(options.get("auth")))
+        _check_idempotency(options.get("idempotency"))
         if options.get("rate_limit"):
             _rate(options["rate_limit"])
         options.setdefault("idempotency", None)
@@ -155,6 +156,32 @@ def normalize(doc: dict[str, Any]) -> dict[str, Any]:
         "subscriptions": subscriptions,
         "status": "paused" if doc.get("status") == "paused" else "active",
     }
+
+
+_AUTH_KEYS = {"kind", "secret_env", "header", "algorithm", "encoding", "prefix"}
+
+
+def _check_auth(auth: dict[str, Any] | None) -> dict[str, Any] | None:
+    from flowtide.engine.webhook_auth import KINDS
+
+    if auth is None:
+        return None
+    if not set(auth) <= _AUTH_KEYS:
+        raise TriggerError(f"unknown auth keys: {', '.join(sorted(set(auth) - _AUTH_KEYS))}")
+    if auth.get("kind") not in KINDS:
+        raise TriggerError(f"auth kind must be one of {', '.join(KINDS)}")
+    if not auth.get("secret_env"):
+        raise TriggerError("auth needs secret_env: the environment variable holding the secret")
+    if auth.get("encoding", "hex") not in ("hex", "base64"):
+        raise TriggerError("auth encoding must be hex or base64")
+    return auth
+
+
+def _check_idempotency(spec: Any) -> None:
+    if spec is None:
+        return
+    if not isinstance(spec, str) or not spec.startswith(("header:", "body:")) or spec[-1] == ":":
+        raise TriggerError("idempotency must be 'header:<Name>' or 'body:<dot.path>'")
 
 
 def _definition_hash(

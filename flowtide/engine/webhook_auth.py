@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from flowtide.definitions.triggers import Auth
 
-__all__ = ["TOLERANCE", "WebhookAuthError", "verify"]
+__all__ = ["KINDS", "TOLERANCE", "WebhookAuthError", "verify"]
 
 TOLERANCE = 300.0  # seconds a signed timestamp may be off (Stripe, Slack, Standard Webhooks)
 
@@ -127,6 +127,8 @@ _CHECKS: dict[str, Check] = {
     "standard_webhooks": _standard_webhooks,
     "slack": _slack,
 }
+
+KINDS: tuple[str, ...] = tuple(_CHECKS)
 
 
 def verify(auth: Auth, headers: Headers, body: bytes, secret: str, now: float) -> None:

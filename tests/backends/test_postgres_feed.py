@@ -49,7 +49,7 @@ async def connect(backend: PostgresBackend, name: str) -> asyncpg.Connection:
 async def test_the_feed_waits_for_an_older_transaction_still_writing(backend) -> None:
     slow_run = await start_run(backend)
     head = (await backend.read_feed(0))[-1][0]
-    slow = await connect(backend, "flowtide")  # a flowtide process, mid-commit
+    slow = await connect(backend, backend.settings.application_name)  # a process mid-commit
     try:
         tx = slow.transaction()
         await tx.start()

@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import BaseModel
 
 from flowtide import App, Config, Context, Flow, awaits, triggers
 from flowtide.engine.worker import Worker
 from flowtide.registry import Registry
 from flowtide.server import create_app
+from tests._backends import FACTORIES
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite"]  # any name in tests/_backends.FACTORIES works
 
 # Environment variables holding the webhook secrets (tests set them with monkeypatch).
 SECRETS = {
@@ -127,8 +129,12 @@ def build_registry() -> Registry:
 
 
 def make_config(backend: str, tmp_path: Path, token: str = "") -> Config:
-    url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'flowtide.db'}"
-    config = Config(backend=url, root=tmp_path)
+    """``backend``: the name of a factory in tests/_backends (memory, sqlite, redis, ...)."""
+    factory = next(f for f in FACTORIES if f.name == backend)
+    reason = factory.skip()
+    if reason:
+        pytest.skip(reason)
+    config = Config(backend=factory.url(tmp_path), root=tmp_path)
     config.server.api_token = token
     config.server.base_url = "http://hooks.test"
     config.worker.poll_interval = 0.01
@@ -188,6 +194,8 @@ async def harness(backend: str, tmp_path: Path, *, token: str = "") -> AsyncIter
         worker.stop()
         await asyncio.wait_for(task, 10)
         await app.close()
+        factory = next(f for f in FACTORIES if f.name == backend)
+        await factory.cleanup(app.config.backend)
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

@@ -47,8 +47,13 @@ class Settings:
         return f"flowtide_{self.schema}".lower()
 
     @property
+    def application_name(self) -> str:
+        """Names this schema's connections: the feed waits only for their transactions."""
+        return f"flowtide:{self.schema}"[:63]
+
+    @property
     def server_settings(self) -> dict[str, str]:
-        return {"search_path": f'"{self.schema}"', "application_name": "flowtide"}
+        return {"search_path": f'"{self.schema}"', "application_name": self.application_name}
 
     def safe_url(self) -> str:
         """The URL without a password, for messages."""

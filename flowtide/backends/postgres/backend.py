@@ -347,7 +347,7 @@ class PostgresBackend:
 
     async def read_feed(self, after: int, limit: int = 500) -> list[tuple[int, Event]]:
         async with self._conn() as con:
-            horizon = await con.fetchval(Q["feed_horizon"])
+            horizon = await con.fetchval(Q["feed_horizon"], self.settings.application_name)
             rows = await con.fetch(Q["read_feed"], after, horizon, limit)
         return [(r[0], _event(r[1], r[2:])) for r in rows]
 

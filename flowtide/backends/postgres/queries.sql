@@ -36,17 +36,18 @@ SELECT seq, ts, type, flow, step, attempt, data FROM events
 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3;
 
 -- name: feed_horizon
--- The oldest transaction id (xid8) that a flowtide connection is still writing with, or the
--- next one to be assigned: every event below it is committed (or rolled back) for good. Read
--- in its own statement BEFORE read_feed, whose snapshot then sees all of them. Transactions of
--- other programs (an idle psql session) do not hold the feed back.
+-- The oldest transaction id (xid8) that a flowtide connection of this schema ($1, its
+-- application_name) is still writing with, or the next one to be assigned: every event below
+-- it is committed (or rolled back) for good. Read in its own statement BEFORE read_feed, whose
+-- snapshot then sees all of them. Transactions of other programs (an idle psql session) and of
+-- other schemas do not hold the feed back.
 WITH ref AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next8)
 SELECT coalesce(
     min(ref.next8 - ((ref.next8 - a.backend_xid::text::bigint) % 4294967296)),
     max(ref.next8))
 FROM ref
 LEFT JOIN pg_stat_activity a
-    ON a.application_name = 'flowtide' AND a.backend_xid IS NOT NULL;
+    ON a.application_name = $1 AND a.backend_xid IS NOT NULL;
 
 -- name: read_feed
 SELECT pos, run_id, seq, ts, type, flow, step, attempt, data FROM events
