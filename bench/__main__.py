@@ -3,6 +3,10 @@
 Every workload runs for flowtide and each peer side by side on the same machine in the same
 run, each against its own fresh SQLite file, and the table reports ratios rather than trusting
 absolute numbers on a shared machine.
+
+The other benchmarks are separate commands (bench/README.md): ``bench.redis``,
+``bench.postgres.*``, ``bench.runtimes_bench``, ``bench.triggers_bench`` (webhook intake) and
+``bench.awaits_bench`` (10,000 runs awaiting a webhook).
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """Webhook intake: ``python -m bench.triggers_bench [--quick] [--backends sqlite,redis]``.
 
-flowtide: a real ``flowtide serve`` process (API, webhooks, scheduler; no worker) and a
-separate ``flowtide worker`` process on one backend; the app's entry step declares
+flowtide: a real ``flowtide serve`` process (API, webhooks, scheduler; no worker) and a separate
+``flowtide worker`` process on one backend; the app's entry step declares
 ``triggers.webhook("bench-in")`` (no auth) and, second variant, ``triggers.webhook("bench-gh",
-auth=triggers.github(...))`` (HMAC-SHA256 check plus the delivery id claimed for
-deduplication). 50 concurrent keep-alive connections send a bounded number of webhooks over
-loopback; measured: request sent -> 2xx answer (p50/p95), request sent -> the entry step's
-``step.started`` event (p50/p95; the event's timestamp, millisecond resolution, same clock),
-and accepted webhooks per second with one server process.
+auth=triggers.github(...))`` (HMAC-SHA256 check plus the delivery id claimed for deduplication).
+After a warm-up, 500 webhooks are sent one at a time (the unloaded latency), then 5,000 from 50
+concurrent keep-alive connections, over loopback; measured: request sent -> 2xx answer
+(p50/p95), request sent -> the entry step's ``step.started`` event (p50/p95; the event's
+timestamp, millisecond resolution, same clock), and accepted webhooks per second with one server
+process, with the worker running and, in a second server started afterwards, without it (the
+server's own capacity on the shared cores).
 
 Peers, side by side in the same run: the glue users write today, a FastAPI endpoint under
 uvicorn that enqueues a task: huey ``SqliteHuey`` on SQLite, Celery ``.delay()`` on Redis (from
@@ -96,6 +98,13 @@ async def _flowtide_variant(
     return {name: phase_results(p, starts) for name, p in phases.items()}
 
 
+async def _alone(port: int, pid: int, n: int, first: int) -> dict[str, Any]:
+    """The 50-sender phase against a server with no worker running (intake capacity)."""
+    await drive(port, WARMUP, SENDERS, plain_request, first=first)
+    p = await phase(port, pid, n, SENDERS, plain_request, first + WARMUP, BUDGET_S)
+    return phase_results(p, {})
+
+
 def run_flowtide(backend: str, n: int, seq_n: int) -> dict[str, Any]:
     prefix = ft.redis_prefix()
     try:
@@ -110,6 +119,11 @@ def run_flowtide(backend: str, n: int, seq_n: int) -> dict[str, Any]:
                     out[variant] = asyncio.run(
                         _flowtide_variant(url, procs, variant, n, seq_n, deadline)
                     )
+            # The server alone (no worker process competing for the two cores): its capacity.
+            with ft.processes(tmp, url, deadline, worker=False) as procs:
+                first = 10 * (WARMUP + seq_n + n)  # fresh payloads
+                alone = asyncio.run(_alone(procs.port, procs.server.pid, n, first))
+            out["plain"]["alone"] = alone
             return out
     finally:
         if backend == "redis":
@@ -168,6 +182,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("50 senders: sent -> 2xx (p50 / p95)", "load", "intake_ms", "p50"),
     ("50 senders: sent -> entry step started (p50 / p95)", "load", "start_ms", "p95"),
     ("50 senders: accepted webhooks per second", "load", "rate", "rate"),
+    ("50 senders, server alone (no worker running): per second", "alone", "rate", "rate"),
     ("server process CPU per webhook (50 senders)", "load", "cpu", "cpu"),
 ]
 

@@ -7,7 +7,8 @@ A uvicorn process serving ``bench.hooks._peer_web`` (FastAPI, uvicorn's defaults
 httptools, access log off) and one worker process: ``huey_consumer -w 4 -k thread`` polling
 every 10 ms (flowtide's SQLite wake-up polls every 10 ms too; huey's default back-off would
 add up to 10 s), or ``celery worker -P threads -c 8`` without gossip, mingle and heartbeat.
-Both started and stopped by pid; every wait is bounded.
+Both started and stopped by pid; every wait is bounded. Then a second uvicorn alone (no
+worker) takes N more webhooks from SENDERS connections: the endpoint's own capacity.
 """
 
 from __future__ import annotations
@@ -97,9 +98,16 @@ def intake(kind: str, n: int, seq_n: int, senders: int) -> dict[str, Any]:
             ):
                 wait_for((tmp / "r").exists, deadline, "the worker to start", worker)
                 wait_for(lambda: _listening(port), deadline, "uvicorn to listen", web)
-                return asyncio.run(
+                result = asyncio.run(
                     _measure(port, n, seq_n, senders, web, worker, deadline, _peer_tasks)
                 )
+            # uvicorn alone (no worker process competing for the two cores): its capacity.
+            port = free_port()
+            web_args[web_args.index("--port") + 1] = str(port)
+            with child_process("uvicorn", web_args, env, tmp / "web2.log") as web:
+                wait_for(lambda: _listening(port), deadline, "uvicorn to listen", web)
+                result["alone"] = asyncio.run(_alone(port, n, senders, web))
+            return result
         finally:
             if kind == "celery":
                 _flush(db)
@@ -149,6 +157,18 @@ async def _measure(
     result: dict[str, Any] = {name: phase_results(p, starts) for name, p in phases.items()}
     result["note"] = f"{tasks.KIND} via FastAPI ({os.environ.get('BENCH_HOOK_ENDPOINT', 'async')})"
     return result
+
+
+async def _alone(port: int, n: int, senders: int, web: Child) -> dict[str, Any]:
+    headers = {"content-type": "application/json"}
+
+    def make(i: int) -> tuple[str, dict[str, str], bytes]:
+        return "/hooks/bench-in", headers, payload(i)
+
+    first = 10 * (WARMUP + n)
+    await drive(port, WARMUP, senders, make, first=first)
+    p = await phase(port, web.pid, n, senders, make, first + WARMUP, BUDGET_S)
+    return phase_results(p, {})
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from flowtide.runtimes.protocol import ENV_FD_IN, ENV_FD_OUT, ENV_MAX_FRAME
 
 logger = logging.getLogger("flowtide.runtimes")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class _Process(_Channel):
@@ -32,6 +33,24 @@ class _Process(_Channel):
         except (OSError, ValueError, IndexError):
             return 0.0
         return pages * _PAGE / (1024 * 1024)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the child has used, -1 if unknown; one ``pread``."""
+        try:
+            if self._stat < 0:
+                self._stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY)
+            fields = os.pread(self._stat, 1024, 0).rpartition(b")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / _TICKS
+        except (OSError, ValueError, IndexError):
+            return -1.0
+
+    def cpu_delta(self) -> float:
+        """CPU seconds used since the previous call (0 the first time), -1 if unknown."""
+        used = self.cpu_seconds()
+        if used < 0:
+            return -1.0
+        mark, self._cpu_mark = self._cpu_mark, used
+        return used - mark if mark >= 0 else 0.0
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
@@ -156,9 +175,10 @@ class _Process(_Channel):
                 await asyncio.wait_for(asyncio.shield(self._exited), 10)
         if self._writer is not None:
             self._writer.close()
-        if self._statm >= 0:
-            os.close(self._statm)
-            self._statm = -1
+        for fd in (self._statm, self._stat):
+            if fd >= 0:
+                os.close(fd)
+        self._statm = self._stat = -1
         self._fail_running()
         for task in list(self._tasks):
             if task is not asyncio.current_task():

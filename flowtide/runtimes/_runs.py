@@ -54,15 +54,21 @@ class _Invocations(_ChildState):
             if inv_id in self.running:
                 self._abandon(run, "the worker is stopping")
             raise
-        if not self.running and self.failure is None:
-            await self._settle_output(run)
+        if self._emptied_by is run:
+            self._emptied_by = None
+            if not self.running and self.failure is None:
+                await self._settle_output(run)
         return outcome
 
     def _complete(self, run: _Run, outcome: Outcome) -> None:
-        self.running.pop(run.id, None)
-        for handle in (run.deadline, run.grace):
-            if handle is not None:
-                handle.cancel()
+        running = self.running
+        running.pop(run.id, None)
+        if not running:
+            self._emptied_by = run  # its task lets the child's last output arrive first
+        if run.deadline is not None:
+            run.deadline.cancel()
+        if run.grace is not None:
+            run.grace.cancel()
         if not run.fut.done():
             run.fut.set_result(outcome)
 

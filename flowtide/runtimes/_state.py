@@ -53,14 +53,17 @@ class _ChildState:
         self._outq: list[bytes] = []
         self._hello: asyncio.Future[dict[str, Any]] | None = None
         self._settling: _Run | None = None
+        self._emptied_by: _Run | None = None  # the invocation whose answer left none running
         self._tasks: set[asyncio.Task[Any]] = set()
         self._out_fds: list[int] = []
         self._streams_open = 0
         self._streams_closed = asyncio.Event()
         self._exited: asyncio.Task[int] | None = None
         self._statm = -1
+        self._stat = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self.rss_checked = 0.0  # when the pool last sampled rss_mb()
+        self._cpu_mark = -1.0  # CPU seconds at the last cpu_delta()
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property

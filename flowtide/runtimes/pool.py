@@ -2,10 +2,12 @@
 
 A pool has up to ``size`` children, each running up to ``max_inflight`` invocations at once
 (default 32 for node, whose handlers are async; 1 for python-process, whose handlers are usually
-CPU-bound). A child is reused until it has run ``max_jobs`` jobs or its resident memory exceeds
-``max_memory_mb``; then it is retired (no new invocations; it exits once its last one is done)
-and a replacement is started in the background, so the pool stays warm. A child that crashed,
-hung or broke the protocol is never reused: the next invocation gets a fresh one.
+CPU-bound). Invocations are packed onto the busiest child with room, or spread over the children
+when the load is CPU-bound (see :class:`Pool`). A child is reused until it
+has run ``max_jobs`` jobs or its resident memory exceeds ``max_memory_mb``; then it is retired
+(no new invocations; it exits once its last one is done) and a replacement is started in the
+background, so the pool stays warm. A child that crashed, hung or broke the protocol is never
+reused: the next invocation gets a fresh one.
 """
 
 from __future__ import annotations
@@ -42,9 +44,14 @@ class PoolOptions:
     cancel_grace: float = 1.0  # after a timeout's cancel, how long before the child is killed
 
 
-# Resident memory is sampled after a job, at most this often per child (reading
-# /proc/PID/statm costs tens of microseconds for a Node process).
+# Resident memory (per child) and CPU use (per pool) are sampled after a job, at most this often
+# (reading /proc/PID/statm costs tens of microseconds for a Node process).
 MEMORY_CHECK_INTERVAL = 0.25
+# The CPU load of a pool's children (in cores, over the last sampling interval) above which the
+# pool spreads invocations over its children instead of packing them, and below which it packs
+# again (hysteresis: spreading itself costs some CPU).
+SPREAD_CPU = 0.5
+PACK_CPU = 0.25
 DEFAULT_MAX_INFLIGHT = {"node": 32, "python-process": 1}
 # Python children are recycled sooner (C extensions and caches leak); a Node child restart costs
 # ~50 ms of CPU, which at 1,000 jobs would be a large share of a short handler's cost.
@@ -77,9 +84,14 @@ def python_argv() -> list[str]:
 class Pool:
     """Warm children of one runtime; ``invoke`` never raises except on cancellation.
 
-    An invocation goes to the least-loaded child that has room (fewer than its capacity in
-    flight); while some child is busy and the pool has fewer than ``size`` children, a new one is
-    started for it, so load spreads over ``size`` processes before it piles up on one.
+    An invocation goes to the busiest child that has room (fewer than its capacity in flight):
+    packing answers a burst from one child, in one pipe write each way, instead of waking several
+    processes for a few invocations each. When the load is CPU-bound (the children together used
+    more than ``SPREAD_CPU`` of a core since the last sample; or their CPU use cannot be read),
+    it is spread instead: the invocation goes to the least-loaded child, and while that one is
+    busy and the pool has fewer than ``size`` children, a new one is started for it, so the load
+    spreads over ``size`` processes. A pool that packs onto a busy child starts its other
+    children in the background, as warm standbys (for CPU-bound load, and recycled children).
     """
 
     def __init__(
@@ -104,6 +116,8 @@ class Pool:
         self._background: set[asyncio.Task[None]] = set()  # children being stopped
         self._spares: set[asyncio.Task[None]] = set()  # replacements being started
         self._stopping = False
+        self.spreading = False  # the load is CPU-bound: spread it instead of packing it
+        self._cpu_sampled = time.monotonic()
 
     def __repr__(self) -> str:
         load = sum(c.load for c in self._children)
@@ -147,30 +161,41 @@ class Pool:
             self._release(child)
 
     def _pick(self) -> Child | None:
-        """The least-loaded usable child, unless the pool should grow first; drops dead ones."""
-        best: Child | None = None
+        """The child for the next invocation, or None if the pool should grow first (or has no
+        room); drops dead children."""
+        busiest: Child | None = None  # packing: the usable child with the most in flight
+        least: Child | None = None  # spreading: the usable child with the fewest in flight
+        busiest_load = least_load = 0
         dead: list[Child] | None = None
         max_jobs = self.max_jobs
         for child in self._children:
+            load = len(child.running)
             if not child.alive:
-                if not child.running:
+                if not load:
                     dead = [*(dead or ()), child]
                 continue
-            load = child.load
             if (
-                load < child.capacity
-                and not child.retiring
-                and not (max_jobs > 0 and child.jobs >= max_jobs)
-                and (best is None or load < best.load)
+                load >= child.capacity
+                or child.retiring
+                or (max_jobs > 0 and child.jobs >= max_jobs)
             ):
-                best = child
+                continue
+            if busiest is None or load > busiest_load:
+                busiest, busiest_load = child, load
+            if least is None or load < least_load:
+                least, least_load = child, load
         for child in dead or ():
             self._drop(child, child.kill())  # it died while idle: reap it
-        if best is None or self._stopping:
+        if self._stopping:
             return None
-        if best.load == 0 or len(self._children) + self._starting >= max(1, self.options.size):
-            return best
-        return None
+        can_grow = len(self._children) + self._starting < max(1, self.options.size)
+        if busiest is not None and not self.spreading:
+            if busiest_load and can_grow:
+                self._grow()  # a warm standby, started in the background
+            return busiest
+        if least is None or (least_load and can_grow):
+            return None
+        return least
 
     async def _acquire(self) -> Child:
         size = max(1, self.options.size)
@@ -214,17 +239,37 @@ class Pool:
                 self._drop(child, child.kill())  # reap it (a no-op once the pool dropped it)
         else:
             worn = self.max_jobs > 0 and child.jobs >= self.max_jobs
-            if not worn and o.max_memory_mb > 0:
-                now = time.monotonic()
-                if now - child.rss_checked >= MEMORY_CHECK_INTERVAL:
-                    child.rss_checked = now
-                    worn = child.rss_mb() > o.max_memory_mb
+            now = time.monotonic()
+            if now - self._cpu_sampled >= MEMORY_CHECK_INTERVAL:
+                self._sample_cpu(now)
+            if (
+                not worn
+                and o.max_memory_mb > 0
+                and now - child.rss_checked >= MEMORY_CHECK_INTERVAL
+            ):
+                child.rss_checked = now
+                worn = child.rss_mb() > o.max_memory_mb
             if worn and not child.retiring:
                 child.retiring = True
-                self._idle_replacement()
+                self._grow(replacing=1)
             if child.retiring and not child.running:
                 self._drop(child, child.shutdown(o.shutdown_grace))
-        self._notify()
+        if self._waiters:
+            self._notify()
+
+    def _sample_cpu(self, now: float) -> None:
+        """Decide between packing and spreading from the children's CPU use since the last
+        sample (a pool-wide figure: it does not depend on how invocations were placed)."""
+        used = 0.0
+        for child in self._children:
+            delta = child.cpu_delta()
+            if delta < 0:  # unknown (no /proc): spread, as if CPU-bound
+                used = float("inf")
+                break
+            used += delta
+        load = used / (now - self._cpu_sampled)
+        self._cpu_sampled = now
+        self.spreading = load > (PACK_CPU if self.spreading else SPREAD_CPU)
 
     def _drop(self, child: Child, ending: Coroutine[Any, Any, None]) -> None:
         if child in self._children:
@@ -238,8 +283,10 @@ class Pool:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def _idle_replacement(self) -> None:
-        if self._stopping or len(self._children) - 1 + self._starting >= max(1, self.options.size):
+    def _grow(self, replacing: int = 0) -> None:
+        """Start a child in the background (``replacing``: children that are retiring)."""
+        size = max(1, self.options.size)
+        if self._stopping or len(self._children) - replacing + self._starting >= size:
             return
         self._starting += 1
 

@@ -66,19 +66,22 @@ class ProtocolError(Exception):
         self.type = type
 
 
+_ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
 def encode(message: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
     """One frame: compact JSON plus ``\\n``. orjson never emits a raw newline inside JSON."""
     try:
-        data = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(message, option=_ENCODE_OPTIONS)
     except TypeError as exc:
         raise ProtocolError(f"value is not JSON-serializable: {exc}", "NotSerializable") from None
-    if len(data) > max_frame:
+    if len(data) > max_frame + 1:
         raise ProtocolError(
-            f"a {message.get('type', '?')!r} frame of {len(data)} bytes exceeds the maximum "
+            f"a {message.get('type', '?')!r} frame of {len(data) - 1} bytes exceeds the maximum "
             f"frame size of {max_frame} bytes",
             "FrameTooLarge",
         )
-    return data + b"\n"
+    return data
 
 
 def error_body(type: str, message: str, stack: str = "") -> dict[str, Any]:
@@ -97,6 +100,10 @@ class FrameDecoder:
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         buf = self._buffer
+        if not buf and chunk.endswith(b"\n"):  # the usual case: whole frames only
+            lines = chunk.split(b"\n")
+            lines.pop()
+            return [self._parse(line) for line in lines]
         start = len(buf)
         buf += chunk
         frames: list[dict[str, Any]] = []

@@ -15,21 +15,28 @@ export class ProtocolError extends Error {
 
 /** Encode one message as a frame (JSON + "\n"); throws ProtocolError beyond `maxFrame`. */
 export function encode(message, maxFrame = MAX_FRAME) {
+  return Buffer.from(encodeText(message, maxFrame), 'utf8');
+}
+
+/** `encode` as a string (what the child queues: one UTF-8 conversion per write, not per frame). */
+export function encodeText(message, maxFrame = MAX_FRAME) {
   let text;
   try {
     text = JSON.stringify(message);
   } catch (err) {
     throw new ProtocolError(`value is not JSON-serializable: ${err.message}`, 'NotSerializable');
   }
-  const data = Buffer.from(text + '\n', 'utf8');
-  if (data.length - 1 > maxFrame) {
-    throw new ProtocolError(
-      `a '${message.type}' frame of ${data.length - 1} bytes exceeds the maximum frame size of ` +
-        `${maxFrame} bytes`,
-      'FrameTooLarge',
-    );
+  // A UTF-8 character takes at most 3 bytes per UTF-16 unit: only long texts need counting.
+  if (text.length * 3 > maxFrame) {
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > maxFrame) {
+      throw new ProtocolError(
+        `a '${message.type}' frame of ${size} bytes exceeds the maximum frame size of ${maxFrame} bytes`,
+        'FrameTooLarge',
+      );
+    }
   }
-  return data;
+  return text + '\n';
 }
 
 /** Reassembles frames from arbitrary chunks. */
@@ -42,6 +49,12 @@ export class FrameDecoder {
 
   /** Feed a chunk; returns the complete messages in it. Throws ProtocolError on garbage. */
   feed(chunk) {
+    if (this.chunks.length === 0 && chunk.length <= this.maxFrame && chunk[chunk.length - 1] === 10) {
+      // The usual case, whole frames only: one UTF-8 decoding for all of them.
+      const lines = chunk.toString('utf8').split('\n');
+      lines.pop();
+      return lines.map((line) => this.parseText(line));
+    }
     const frames = [];
     let start = 0;
     let nl = chunk.indexOf(10);
@@ -78,11 +91,15 @@ export class FrameDecoder {
         'FrameTooLarge',
       );
     }
+    return this.parseText(line.toString('utf8'));
+  }
+
+  parseText(text) {
     let message;
     try {
-      message = JSON.parse(line.toString('utf8'));
+      message = JSON.parse(text);
     } catch {
-      const preview = line.subarray(0, 80).toString('utf8');
+      const preview = text.slice(0, 80);
       throw new ProtocolError(`the channel carried a frame that is not JSON: ${JSON.stringify(preview)}`);
     }
     if (message === null || typeof message !== 'object' || typeof message.type !== 'string') {

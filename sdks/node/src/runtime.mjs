@@ -10,7 +10,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 
-import { errorBody, encode, FrameDecoder, MAX_FRAME, PROTOCOL_VERSION, ProtocolError } from './protocol.mjs';
+import { encodeText, errorBody, FrameDecoder, MAX_FRAME, PROTOCOL_VERSION, ProtocolError } from './protocol.mjs';
 
 export const SDK_VERSION = '0.1.0';
 export const EXIT_VERSION_MISMATCH = 3;
@@ -64,11 +64,11 @@ export class Channel {
     this.pending = new Map();
     this.nextId = 1;
     this.out = new net.Socket({ fd: fdOut, readable: false, writable: true });
-    this.queue = [];
+    this.queue = []; // frames (strings) to write at the end of this tick
     this.flush = () => {
       const queue = this.queue;
       this.queue = [];
-      this.out.write(queue.length === 1 ? queue[0] : Buffer.concat(queue));
+      this.out.write(queue.length === 1 ? queue[0] : queue.join(''), 'utf8');
     };
     this.in = new net.Socket({ fd: fdIn, readable: true, writable: false });
     this.onMessage = () => {};
@@ -89,9 +89,10 @@ export class Channel {
 
   /** Queue a frame (throws ProtocolError at once); the queue is written once per tick. */
   send(message) {
-    this.sendFrame(encode(message, this.maxFrame));
+    this.sendFrame(encodeText(message, this.maxFrame));
   }
 
+  /** Queue an encoded frame (a string from `encodeText`). */
   sendFrame(data) {
     if (this.queue.length === 0) process.nextTick(this.flush);
     this.queue.push(data);
@@ -136,42 +137,81 @@ function makeLogger(channel, invoke) {
   return { debug: log('debug'), info: log('info'), warn: log('warning'), warning: log('warning'), error: log('error') };
 }
 
-/** The `ctx` a handler receives: mirrors the Python Context (camelCase names). */
-export function makeContext(channel, invoke, context, signal) {
-  const call = (type, fields = {}) => channel.request(type, { invoke, ...fields });
-  const ctx = {
-    runId: context.run_id ?? null,
-    flow: context.flow ?? null,
-    step: context.step ?? '',
-    attempt: context.attempt ?? 1,
-    jobId: context.job_id ?? '',
-    trigger: context.trigger ?? null,
-    awaited: context.awaited ?? null,
-    get signal() {
-      return typeof signal === 'function' ? signal() : signal;
-    },
-    log: Object.freeze(makeLogger(channel, invoke)),
-    state: Object.freeze({
-      get: (key, defaultValue = null) => call('state.get', { key, default: defaultValue }),
+/**
+ * The `ctx` a handler receives: mirrors the Python Context (camelCase names). Its identity fields
+ * are its own (frozen); `log`, `state`, `flows`, `emit` and `signal` are made on first use, so a
+ * handler that does not use them costs one object per invocation.
+ */
+class HandlerContext {
+  #channel;
+  #invoke;
+  #signal;
+  #log = null;
+  #state = null;
+  #flows = null;
+  #emit = null;
+
+  constructor(channel, invoke, context, signal) {
+    this.runId = context.run_id ?? null;
+    this.flow = context.flow ?? null;
+    this.step = context.step ?? '';
+    this.attempt = context.attempt ?? 1;
+    this.jobId = context.job_id ?? '';
+    this.trigger = context.trigger ?? null;
+    this.awaited = context.awaited ?? null;
+    this.#channel = channel;
+    this.#invoke = invoke;
+    this.#signal = signal;
+    Object.freeze(this);
+  }
+
+  #call(type, fields) {
+    fields.invoke = this.#invoke;
+    return this.#channel.request(type, fields);
+  }
+
+  get signal() {
+    const signal = this.#signal;
+    if (signal instanceof Running) return signal.signal;
+    return typeof signal === 'function' ? signal() : signal;
+  }
+
+  get log() {
+    return (this.#log ??= Object.freeze(makeLogger(this.#channel, this.#invoke)));
+  }
+
+  get state() {
+    return (this.#state ??= Object.freeze({
+      get: (key, defaultValue = null) => this.#call('state.get', { key, default: defaultValue }),
       set: async (key, value, ttl = null) => {
-        await call('state.set', { key, value: value === undefined ? null : value, ttl });
+        await this.#call('state.set', { key, value: value === undefined ? null : value, ttl });
       },
       delete: async (key) => {
-        await call('state.delete', { key });
+        await this.#call('state.delete', { key });
       },
-      items: () => call('state.items'),
-    }),
-    emit: async (name, payload = null) => {
-      await call('emit', { name, payload: payload === undefined ? null : payload });
-    },
-    flows: Object.freeze({
-      start: (flow, input = null) => call('flows.start', { flow, input }),
+      items: () => this.#call('state.items', {}),
+    }));
+  }
+
+  get emit() {
+    return (this.#emit ??= async (name, payload = null) => {
+      await this.#call('emit', { name, payload: payload === undefined ? null : payload });
+    });
+  }
+
+  get flows() {
+    return (this.#flows ??= Object.freeze({
+      start: (flow, input = null) => this.#call('flows.start', { flow, input }),
       cancel: async (runId) => {
-        await call('flows.cancel', { run_id: runId });
+        await this.#call('flows.cancel', { run_id: runId });
       },
-    }),
-  };
-  return Object.freeze(ctx);
+    }));
+  }
+}
+
+/** The `ctx` of invocation `invoke`; `signal` is an AbortSignal or a function returning one. */
+export function makeContext(channel, invoke, context, signal) {
+  return new HandlerContext(channel, invoke, context, signal);
 }
 
 /** An invocation in flight: its AbortController is only made if the handler reads ctx.signal. */
@@ -236,18 +276,19 @@ async function runInvocation(channel, message, running) {
   running.set(id, inv);
   let frame;
   try {
-    const fn = await loadHandler(String(message.handler));
-    const ctx = makeContext(channel, id, message.context || {}, () => inv.signal);
+    const file = String(message.handler);
+    const fn = handlers.get(file) ?? (await loadHandler(file));
+    const ctx = new HandlerContext(channel, id, message.context || {}, inv);
     const value = await fn(message.input === undefined ? null : message.input, ctx);
     try {
-      frame = encode({ type: 'result', id, value: value === undefined ? null : value }, channel.maxFrame);
+      frame = encodeText({ type: 'result', id, value: value === undefined ? null : value }, channel.maxFrame);
     } catch (err) {
       const body = errorBody(err);
       if (err.type === 'NotSerializable') body.retryable = false;
-      frame = encode({ type: 'error', id, error: body }, channel.maxFrame);
+      frame = encodeText({ type: 'error', id, error: body }, channel.maxFrame);
     }
   } catch (err) {
-    frame = encode({ type: 'error', id, error: errorBody(err) }, channel.maxFrame);
+    frame = encodeText({ type: 'error', id, error: errorBody(err) }, channel.maxFrame);
   } finally {
     if (running.get(id) === inv) running.delete(id);
   }
