@@ -130,12 +130,14 @@ class Timer:
 @dataclass(slots=True)
 class RecordOp:
     """A change to one record of a keyed collection (triggers, fires, awaits...), applied
-    atomically with the rest of a transition. ``value`` None deletes the record."""
+    atomically with the rest of a transition. ``value`` None deletes the record; ``add`` (not
+    0) adds to an integer record instead, like :meth:`Backend.add_to_counter`."""
 
     collection: str
     key: str
     value: Any = None
     expires_at: float | None = None
+    add: int = 0
 
 
 @dataclass(slots=True)

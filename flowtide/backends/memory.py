@@ -241,7 +241,10 @@ class MemoryBackend:
         for timer_id in t.cancel_timers:
             self.timers.pop(timer_id, None)
         for rec in t.records:
-            self._put(rec.collection, rec.key, rec.value, rec.expires_at)
+            if rec.add:
+                self._add(rec.collection, rec.key, rec.add, rec.expires_at)
+            else:
+                self._put(rec.collection, rec.key, rec.value, rec.expires_at)
         return self._append(run_id, t.events, ts) if run_id and t.events else []
 
     def _state_op(self, op: StateOp) -> None:
@@ -432,14 +435,17 @@ class MemoryBackend:
     async def delete_record(self, collection: str, key: str) -> bool:
         return self._live(collection).pop(key, None) is not None
 
-    async def add_to_counter(
-        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
-    ) -> int:
+    def _add(self, collection: str, key: str, amount: int, expires_at: float | None) -> int:
         records = self._live(collection)
         value, expiry = records.get(key, (0, expires_at))
         records[key] = (int(value) + amount, expiry)
         self.records[collection] = records
         return int(value) + amount
+
+    async def add_to_counter(
+        self, collection: str, key: str, amount: int = 1, expires_at: float | None = None
+    ) -> int:
+        return self._add(collection, key, amount, expires_at)
 
     async def record_collections(self) -> list[str]:
         return sorted(c for c in self.records if self._live(c))

@@ -31,6 +31,7 @@ from flowtide.cli._common import (
 )
 from flowtide.cli._render import short, styled, table
 from flowtide.cli.start import parse_input
+from flowtide.engine.schedules import ScheduleService
 from flowtide.engine.triggers import FireRequest, TriggerService
 
 __all__ = ["triggers"]
@@ -56,7 +57,7 @@ async def _describe(
         item["url"] = f"{base_url.rstrip('/')}/hooks/{quote(doc['name'], safe='')}"
     if doc["type"] == "schedule":
         if schedules is None:
-            schedules = {s["name"]: s for s in await service.schedules()}
+            schedules = {s["name"]: s for s in await ScheduleService(service).list()}
         state = schedules.get(doc["name"]) or {}
         item["next_at"] = state.get("next_at")
         item["last_at"] = state.get("last_at")
@@ -105,7 +106,7 @@ def list_triggers(
             docs = await service.all()
             schedules = None
             if any(doc["type"] == "schedule" for doc in docs):
-                schedules = {s["name"]: s for s in await service.schedules()}
+                schedules = {s["name"]: s for s in await ScheduleService(service).list()}
             base = opened.config.base_url
             return [await _describe(service, doc, base, schedules) for doc in docs]
 

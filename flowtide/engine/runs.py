@@ -12,7 +12,15 @@ from flowtide._util.clock import now
 from flowtide._util.durations import Duration, parse_duration
 from flowtide._util.ids import uuid7
 from flowtide._util.jsonutil import NotSerializable, dumps
-from flowtide.backends.base import Backend, CommitItem, Decide, Job, JobUpdate, Transition
+from flowtide.backends.base import (
+    Backend,
+    CommitItem,
+    Decide,
+    Job,
+    JobUpdate,
+    RecordOp,
+    Transition,
+)
 from flowtide.config import Config
 from flowtide.engine import orchestrator as orch
 from flowtide.events import Event, RunRecord, reduce_state, reduce_view
@@ -97,18 +105,33 @@ class RunService:
         run_id: str | None = None,
     ) -> str:
         """Start a run. With ``run_id`` given, a run that already has it is left alone."""
+        run_id = run_id or uuid7()
+        await self.start_new(flow, payload, trigger, run_id)
+        return run_id
+
+    async def start_new(
+        self,
+        flow: str,
+        payload: Any,
+        trigger: dict[str, Any] | None,
+        run_id: str,
+        records: list[RecordOp] | None = None,
+    ) -> bool:
+        """Start run ``run_id`` unless it exists; ``records`` are written with it, atomically.
+        True if this call started it."""
         graph = self._graph(flow)
         payload = self.check_input(flow, payload)
-        run_id = run_id or uuid7()
         ts = now()
         stall_after = self.config.flow.stall_timeout
         policy = self.policy
 
         def decide(stored: RunRecord | None) -> Transition:
-            return orch.start_run(graph, run_id, payload, trigger, ts, stall_after, policy, stored)
+            t = orch.start_run(graph, run_id, payload, trigger, ts, stall_after, policy, stored)
+            if t.run is not None and records:
+                t.records.extend(records)
+            return t
 
-        await self.commit(run_id, decide)
-        return run_id
+        return bool(await self.commit(run_id, decide))
 
     async def cancel(self, run_id: str, reason: str = "canceled") -> None:
         ts = now()

@@ -18,6 +18,7 @@ from flowtide._util.clock import now
 from flowtide.backends.base import CommitItem, Timer, Transition
 from flowtide.engine import orchestrator as orch
 from flowtide.engine.runs import RunService
+from flowtide.engine.schedules import ScheduleService
 from flowtide.engine.triggers import TriggerService
 from flowtide.events import RunRecord
 
@@ -38,6 +39,7 @@ class Scheduler:
         self.backend = service.backend
         self.interval = interval
         self.triggers = triggers
+        self.schedules = ScheduleService(triggers) if triggers is not None else None
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         service.nudge = self._wake.set
@@ -78,8 +80,8 @@ class Scheduler:
             logger.debug("no handler for timer kind %s; leaving it", timer.kind)
         elif timer.kind == "await":
             await self.triggers.awaits.timer_due(timer)
-        elif timer.kind == "schedule":
-            await self.triggers.schedule_due(timer)
+        elif timer.kind == "schedule" and self.schedules is not None:
+            await self.schedules.due(timer)
         elif timer.kind == "emit":
             await self.triggers.emit_due(timer)
 

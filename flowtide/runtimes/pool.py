@@ -3,11 +3,11 @@
 A pool has up to ``size`` children, each running up to ``max_inflight`` invocations at once
 (default 32 for node, whose handlers are async; 1 for python-process, whose handlers are usually
 CPU-bound). Invocations are packed onto the busiest child with room, or spread over the children
-when the load is CPU-bound (see :class:`Pool`). A child is reused until it
-has run ``max_jobs`` jobs or its resident memory exceeds ``max_memory_mb``; then it is retired
-(no new invocations; it exits once its last one is done) and a replacement is started in the
-background, so the pool stays warm. A child that crashed, hung or broke the protocol is never
-reused: the next invocation gets a fresh one.
+when the load is CPU-bound (see :class:`Pool`). A child is reused until it has run ``max_jobs``
+jobs or its resident memory exceeds ``max_memory_mb``; then it is retired (no new invocations;
+it exits once its last one is done) and a replacement is started in the background, so the pool
+stays warm. A child that crashed, hung or broke the protocol is never reused: the next
+invocation gets a fresh one.
 """
 
 from __future__ import annotations
@@ -262,6 +262,8 @@ class Pool:
         sample (a pool-wide figure: it does not depend on how invocations were placed)."""
         used = 0.0
         for child in self._children:
+            if not child.alive:
+                continue
             delta = child.cpu_delta()
             if delta < 0:  # unknown (no /proc): spread, as if CPU-bound
                 used = float("inf")

@@ -133,3 +133,20 @@ async def test_list_timers_soonest_first(backend):
     await backend.commit([CommitItem(None, lambda _: Transition(timers=timers))])
     listed = [(t.id, t.kind, t.data) for t in await backend.list_timers()]
     assert listed == [("a", "await", {"n": 1}), ("b", "schedule", {"n": 2})]
+
+
+async def test_counter_ops_commit_with_a_transition(backend, new_run):
+    await backend.put_record("stats:t", "fires", 5)
+    await commit_records(
+        backend,
+        RecordOp("stats:t", "fires", add=1),
+        RecordOp("stats:t", "fires", add=2),
+        RecordOp("stats:t", "runs", add=3),
+        RecordOp("rate:t", "w", add=1, expires_at=now() + 60),
+        RecordOp("fires:t", "f1", {"fire_id": "f1"}),
+    )
+    assert await backend.get_record("stats:t", "fires") == 8
+    assert await backend.get_record("stats:t", "runs") == 3
+    assert await backend.get_record("rate:t", "w") == 1
+    assert await backend.add_to_counter("stats:t", "runs", 1) == 4
+    assert await backend.get_record("fires:t", "f1") == {"fire_id": "f1"}

@@ -195,6 +195,32 @@ async def test_event_await_matches_and_ignores_earlier_events(
     assert view["result"] == {"order_id": 5, "amount": 1}
 
 
+async def test_event_await_resolves_on_a_fire_of_the_event_trigger(
+    backend_url: str, wait_until: Any
+) -> None:
+    from flowtide import triggers
+
+    flow = Flow("paid")
+
+    @flow.entry(await_before=awaits.event("invoice.paid", match={"id": "input.id"}))
+    async def book(data: dict[str, Any], ctx: Context) -> Any:
+        return ctx.awaited
+
+    listener = Flow("thanks")
+
+    @listener.entry(triggers=[triggers.event("invoice.paid")])
+    async def thank(data: Any, ctx: Context) -> None:
+        return None
+
+    async with running_app(backend_url, flow, listener, scheduler=True) as (app, _):
+        run_id = await app.start("paid", {"id": 3})
+        await pending_await(app, run_id, wait_until)
+        fire = await app.triggers.fire("invoice.paid", {"id": 3, "amount": 9})
+        view = await app.wait(run_id, timeout=10)
+    assert len(fire["run_ids"]) == 1
+    assert view["result"] == {"id": 3, "amount": 9}
+
+
 async def test_event_await_resolves_on_a_steps_emit(backend_url: str, wait_until: Any) -> None:
     waiter = Flow("waiter")
 

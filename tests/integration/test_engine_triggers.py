@@ -10,6 +10,7 @@ import pytest
 
 from flowtide import Context, Flow, triggers
 from flowtide.engine.runs import InvalidInput, NotFound
+from flowtide.engine.schedules import ScheduleService
 from flowtide.engine.triggers import Paused, TriggerError
 from tests.integration._engine_harness import running_app
 
@@ -224,7 +225,7 @@ async def test_interval_schedule_fires_each_occurrence(backend_url: str) -> None
             if len(fires) >= 3:
                 break
             await asyncio.sleep(0.05)
-        (schedule,) = await app.trigger_service.schedules()
+        (schedule,) = await ScheduleService(app.trigger_service).list()
         await app.triggers.pause("ticker.schedule")
         timers = [t for t in await app.backend.list_timers() if t.kind == "schedule"]
     assert len(fires) >= 3
@@ -255,3 +256,91 @@ async def test_schedule_overlap_skip_records_the_skip(backend_url: str) -> None:
     skipped = [f for f in fires if f["skipped"]]
     assert len(runs.items) == len(started) >= 1
     assert skipped and "overlap" in skipped[0]["skipped"][0]["reason"]
+
+
+def _daily(name: str, **options: Any) -> Flow:
+    flow = Flow(name)
+
+    @flow.entry(triggers=[triggers.schedule("0 3 * * *", tz="America/New_York", **options)])
+    async def job(data: dict[str, Any], ctx: Context) -> str:
+        return str(data["scheduled_at"])
+
+    return flow
+
+
+async def _overdue(app: Any, name: str, late: float) -> float:
+    """Re-arm the schedule's timer as if its occurrence fell due ``late`` seconds ago."""
+    from flowtide._util.clock import now
+    from flowtide.backends.base import CommitItem, Timer, Transition
+    from flowtide.engine.occurrences import timer_id
+
+    doc = await app.triggers.get(name)
+    at = now() - late
+    timer = Timer(
+        timer_id(name), at, "schedule", {"name": name, "at": at, "def_hash": doc["def_hash"]}
+    )
+    await app.backend.commit([CommitItem(None, lambda _: Transition(timers=[timer]))])
+    return at
+
+
+@pytest.mark.parametrize(("catch_up", "fired"), [("none", 0), ("once", 1)])
+async def test_missed_occurrences_after_downtime(
+    backend_url: str, catch_up: str, fired: int, wait_until: Any
+) -> None:
+    name = f"daily_{catch_up}"
+    async with running_app(backend_url, _daily(name, catch_up=catch_up), worker=False) as (app, _):
+        await _overdue(app, f"{name}.schedule", late=3600)
+    async with running_app(backend_url, _daily(name, catch_up=catch_up), scheduler=True) as (
+        app,
+        _,
+    ):
+        if backend_url.startswith("memory"):
+            await _overdue(app, f"{name}.schedule", late=3600)
+
+        async def rearmed() -> bool:
+            (sched,) = [s for s in await ScheduleService(app.trigger_service).list()]
+            return sched["last_at"] is not None or sched["missed"] > 0
+
+        await wait_until(rearmed, timeout=10)
+        fires = await app.triggers.fires(f"{name}.schedule")
+        (sched,) = await ScheduleService(app.trigger_service).list()
+    assert len(fires) == fired
+    assert sched["missed"] == (1 - fired)
+    assert sched["next_at"] > fires[0]["ts"] if fires else sched["next_at"]
+
+
+@pytest.mark.parametrize("overlap", ["queue", "replace"])
+async def test_overlap_queue_and_replace(backend_url: str, overlap: str, wait_until: Any) -> None:
+    flow = Flow(f"busy_{overlap}")
+    release = asyncio.Event()
+
+    @flow.entry(triggers=[triggers.schedule("0 3 * * *", overlap=overlap)])  # type: ignore[arg-type]
+    async def work(data: Any, ctx: Context) -> None:
+        await release.wait()
+
+    name = f"busy_{overlap}.schedule"
+    async with running_app(backend_url, flow, scheduler=True) as (app, _):
+        await _overdue(app, name, late=1)
+        await wait_until(lambda: _count_fires(app, name, 1), timeout=10)
+        (first,) = await app.triggers.fires(name)
+        await _overdue(app, name, late=0.5)  # the next occurrence while the first run is busy
+        if overlap == "replace":
+            await wait_until(lambda: _count_fires(app, name, 2), timeout=10)
+            assert (await app.wait(first["run_ids"][0], timeout=10))["status"] == "canceled"
+        else:
+
+            async def held() -> bool:
+                timers = await app.backend.list_timers()
+                return any(t.kind == "schedule" and t.data.get("queued") for t in timers)
+
+            await wait_until(held, timeout=10)
+            assert len(await app.triggers.fires(name)) == 1  # held while the first runs
+            release.set()
+            await wait_until(lambda: _count_fires(app, name, 2), timeout=10)
+        release.set()
+        fires = await app.triggers.fires(name)
+    assert all(f["run_ids"] for f in fires) and not any(f["skipped"] for f in fires)
+
+
+async def _count_fires(app: Any, name: str, n: int) -> bool:
+    return len(await app.triggers.fires(name)) >= n

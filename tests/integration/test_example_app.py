@@ -8,6 +8,7 @@ from typing import Any
 from flowtide import App, Config
 from flowtide.app import load_registry
 from flowtide.engine.scheduler import Scheduler
+from flowtide.engine.schedules import ScheduleService
 from flowtide.engine.worker import Worker
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -52,7 +53,7 @@ async def test_orders_refund_approval_and_follow_up(wait_until: Any) -> None:
             await app.resolve(approval["await_id"], {"approved": True, "by": "ann"})
             view = await app.wait(refund_run, timeout=10)
             assert view["result"] == {"refunded": 5.0, "approved_by": "ann"}
-            (schedule,) = await app.trigger_service.schedules()
+            (schedule,) = await ScheduleService(app.trigger_service).list()
             assert schedule["name"] == "reports.schedule" and schedule["tz"] == "Europe/Berlin"
         finally:
             worker.stop()

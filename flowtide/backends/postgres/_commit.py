@@ -5,11 +5,13 @@ them) and read; each item's pure ``decide`` runs against the newest record of it
 stored one, or the one an earlier item of the batch produced); then every write of the batch
 goes out as one bulk statement per kind, in an order that keeps the batch's meaning: runs,
 events, job updates, new jobs, cancellations (which therefore also reach jobs that earlier
-items of the batch enqueued), then state, timer and record operations in item order.
+items of the batch enqueued), then state and timer operations in item order, and record
+operations in the order of each key's own (see :func:`_record_layers`).
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections import Counter
 from collections.abc import Sequence
@@ -155,7 +157,10 @@ class _Plan:
         for timer_id in t.cancel_timers:
             self.timer_ops.append(("timer_delete", (timer_id,)))
         for rec in t.records:
-            if rec.value is None:
+            if rec.add:
+                adding = (rec.collection, rec.key, rec.add, rec.expires_at)
+                self.record_ops.append(("records_add", adding))
+            elif rec.value is None:
                 self.record_ops.append(("record_delete", (rec.collection, rec.key)))
             else:
                 value = (rec.collection, rec.key, dumps_str(rec.value), rec.expires_at)
@@ -204,7 +209,8 @@ class _Plan:
             await con.execute(Q["cancel_run_jobs"], ts, self.cancel_runs)
         await _grouped(con, self.state_ops)
         await _grouped(con, self.timer_ops)
-        await _grouped(con, self.record_ops)
+        if self.record_ops:
+            await _record_statements(con, self.record_ops, ts)
 
     @property
     def only_job_updates(self) -> bool:
@@ -245,6 +251,54 @@ async def _grouped(con: asyncpg.Connection, ops: list[tuple[str, tuple[Any, ...]
             rows = list(last.values())
         await con.execute(Q[kind], *_columns(rows))
         i = j
+
+
+def _record_layers(
+    ops: list[tuple[str, tuple[Any, ...]]],
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Record operations as few statements (layers) of one kind each as keep every key's own
+    order: operations on different keys commute, so each goes into the earliest layer of its
+    kind that comes after the last layer holding its key (or is that layer). A layer meets each
+    key once: a key set twice keeps its last value, adds to one key sum up (the first one's
+    expires_at is the one a creation uses)."""
+    layers: list[tuple[str, dict[tuple[str, str], tuple[Any, ...]]]] = []
+    of_kind: dict[str, list[int]] = {}  # kind -> indexes of its layers, ascending
+    where: dict[tuple[str, str], int] = {}  # key -> index of the last layer holding it
+    for kind, row in ops:
+        key = (row[0], row[1])
+        last = where.get(key)
+        low = 0 if last is None else last if layers[last][0] == kind else last + 1
+        indexes = of_kind.setdefault(kind, [])
+        n = bisect.bisect_left(indexes, low)
+        if n < len(indexes):
+            i = indexes[n]
+        else:
+            i = len(layers)
+            layers.append((kind, {}))
+            indexes.append(i)
+        rows = layers[i][1]
+        held = rows.get(key)
+        if held is not None and kind == "records_add":
+            row = (*key, held[2] + row[2], held[3])
+        rows[key] = row
+        where[key] = i
+    return [(kind, list(rows.values())) for kind, rows in layers]
+
+
+async def _record_statements(
+    con: asyncpg.Connection, ops: list[tuple[str, tuple[Any, ...]]], ts: float
+) -> None:
+    if len(ops) == 1:
+        kind, row = ops[0]
+        layers = [(kind, [row])]
+    else:
+        layers = _record_layers(ops)
+    for kind, rows in layers:
+        if kind == "records_add":
+            rows.sort()  # one lock order for counters that concurrent batches share
+            await con.execute(Q[kind], *_columns(rows), ts)
+        else:
+            await con.execute(Q[kind], *_columns(rows))
 
 
 async def commit_batch(

@@ -314,13 +314,23 @@ class PostgresBackend:
         if not any(i.run_id is not None or i.attempt_of is not None for i in items):
             async with self._conn() as con:
                 fast = await commit_unlocked(con, items, ts, channel)
-        out = (
-            fast
-            if fast is not None
-            else await self._tx(lambda con: commit_batch(con, items, ts, channel))
-        )
+        out = fast if fast is not None else await self._commit_batch(items, ts, channel)
         self._notify_local()
         return out
+
+    async def _commit_batch(
+        self, items: Sequence[CommitItem], ts: float, channel: str
+    ) -> list[list[Event]]:
+        # A run that did not exist cannot be locked: when two batches create the same run (a
+        # given run id), the second one's insert fails once the first commits. It runs again,
+        # then deciding on the run the first one created (as the other backends do).
+        for attempt in range(_RETRIES):
+            try:
+                return await self._tx(lambda con: commit_batch(con, items, ts, channel))
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "runs_pkey" or attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- runs and events ------------------------------------------------------------------------
     async def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[Event]:

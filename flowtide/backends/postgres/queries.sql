@@ -370,6 +370,17 @@ SET value = CASE WHEN r.expires_at IS NOT NULL AND r.expires_at <= $5 THEN exclu
         THEN excluded.expires_at ELSE r.expires_at END
 RETURNING value::bigint;
 
+-- name: records_add
+-- record_add for a commit's counters (one row per key, in key order); $5 is now.
+INSERT INTO records AS r (collection, key, value, expires_at)
+SELECT t.c, t.k, to_jsonb(t.n), t.x
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[]) AS t(c, k, n, x)
+ON CONFLICT (collection, key) DO UPDATE
+SET value = CASE WHEN r.expires_at IS NOT NULL AND r.expires_at <= $5 THEN excluded.value
+        ELSE to_jsonb(r.value::bigint + excluded.value::bigint) END,
+    expires_at = CASE WHEN r.expires_at IS NOT NULL AND r.expires_at <= $5
+        THEN excluded.expires_at ELSE r.expires_at END;
+
 -- name: record_collections
 SELECT DISTINCT collection FROM records WHERE expires_at IS NULL OR expires_at > $1
 ORDER BY collection;

@@ -171,6 +171,8 @@ def record_args(key: str, value: Any, expires_at: float | None) -> list[Arg]:
 
 
 def _record_op(op: RecordOp) -> list[Arg]:
+    if op.add:
+        return ["A", op.collection, op.key, str(int(op.add)), _num(op.expires_at)]
     return ["K", op.collection, *record_args(op.key, op.value, op.expires_at)]
 
 

@@ -293,12 +293,15 @@ class SQLiteBackend(SQLiteConnections):
         for timer_id in t.cancel_timers:
             db.execute(Q["timer_delete"], (timer_id,))
         for rec in t.records:
-            self._record_op(db, rec)
+            self._record_op(db, rec, ts)
         return events
 
     @staticmethod
-    def _record_op(db: sqlite3.Connection, rec: RecordOp) -> None:
-        if rec.value is None:
+    def _record_op(db: sqlite3.Connection, rec: RecordOp, ts: float) -> None:
+        if rec.add:  # increments, as add_to_counter does
+            adding = (rec.collection, rec.key, dumps_str(rec.add), rec.expires_at, ts, rec.add)
+            db.execute(Q["record_add"], adding).fetchall()
+        elif rec.value is None:
             db.execute(Q["record_delete"], (rec.collection, rec.key)).fetchall()
         else:
             params = (rec.collection, rec.key, dumps_str(rec.value), rec.expires_at)
@@ -610,8 +613,9 @@ class SQLiteBackend(SQLiteConnections):
             self._import_jobs(db, run.jobs, {})
             for timer in run.timers:
                 db.execute(Q["timer_set"], (timer.id, timer.due, timer.kind, _json(timer.data)))
+            ts = now()
             for rec in run.records:
-                self._record_op(db, rec)
+                self._record_op(db, rec, ts)
             return True
 
         done: bool = await self._run(self._write, work)

@@ -38,7 +38,8 @@ from flowtide._util.jsonutil import dumps_str
 from flowtide.backends.base import Backend
 from flowtide.definitions.triggers import Auth
 from flowtide.engine.await_plan import lookup
-from flowtide.engine.triggers import FireRequest, Paused, _rate, fires_of, retry_after
+from flowtide.engine.trigger_defs import rate, retry_after
+from flowtide.engine.triggers import FireRequest, Paused, fires_of
 from flowtide.engine.webhook_auth import verify
 from flowtide.server.deps import get_awaits, get_triggers
 from flowtide.server.errors import ApiError
@@ -124,7 +125,7 @@ def _authenticate(name: str, options: dict[str, Any], request: Request, body: by
     verify(auth, request.headers, body, secret, time.time())  # WebhookAuthError: 401
 
 
-_rate_of = functools.lru_cache(maxsize=256)(_rate)
+_rate_of = functools.lru_cache(maxsize=256)(rate)
 
 
 async def _limit(backend: Backend, name: str, spec: str) -> None:

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query
 
+from flowtide.engine.schedules import ScheduleService
 from flowtide.engine.triggers import FireRequest, TriggerService
 from flowtide.server.deps import AppDep, TriggersDep
 from flowtide.server.responses import JSONResponse, json_response
@@ -31,7 +32,7 @@ async def describe(
         item["url"] = f"{base_url.rstrip('/')}/hooks/{quote(doc['name'], safe='')}"
     if doc["type"] == "schedule":
         if schedules is None:
-            schedules = {s["name"]: s for s in await triggers.schedules()}
+            schedules = {s["name"]: s for s in await ScheduleService(triggers).list()}
         state = schedules.get(doc["name"]) or {}
         item["next_at"] = state.get("next_at")
         item["last_at"] = state.get("last_at")
@@ -61,7 +62,7 @@ async def list_triggers(triggers: TriggersDep, app: AppDep) -> JSONResponse:
     docs = await triggers.all()
     schedules = None
     if any(doc["type"] == "schedule" for doc in docs):
-        schedules = {s["name"]: s for s in await triggers.schedules()}
+        schedules = {s["name"]: s for s in await ScheduleService(triggers).list()}
     base = app.config.base_url
     items = [await describe(triggers, doc, base, schedules) for doc in docs]
     return json_response({"items": items, "next_cursor": None})

@@ -47,7 +47,8 @@ export class FrameDecoder {
     this.size = 0;
   }
 
-  /** Feed a chunk; returns the complete messages in it. Throws ProtocolError on garbage. */
+  /** Feed a chunk; returns the complete messages in it (keeps no reference to the chunk).
+   * Throws ProtocolError on garbage. */
   feed(chunk) {
     if (this.chunks.length === 0 && chunk.length <= this.maxFrame && chunk[chunk.length - 1] === 10) {
       // The usual case, whole frames only: one UTF-8 decoding for all of them.
@@ -71,7 +72,7 @@ export class FrameDecoder {
       nl = chunk.indexOf(10, start);
     }
     if (start < chunk.length) {
-      const rest = chunk.subarray(start);
+      const rest = Buffer.from(chunk.subarray(start)); // a copy: the reader may reuse the chunk's memory
       this.chunks.push(rest);
       this.size += rest.length;
       if (this.size > this.maxFrame) {

@@ -70,9 +70,8 @@ export class Channel {
       this.queue = [];
       this.out.write(queue.length === 1 ? queue[0] : queue.join(''), 'utf8');
     };
-    this.in = new net.Socket({ fd: fdIn, readable: true, writable: false });
     this.onMessage = () => {};
-    this.in.on('data', (chunk) => {
+    const onChunk = (chunk) => {
       let frames;
       try {
         frames = this.decoder.feed(chunk);
@@ -81,6 +80,15 @@ export class Channel {
         process.exit(EXIT_PROTOCOL_ERROR);
       }
       for (const message of frames) this.dispatch(message);
+    };
+    // Reads go straight to the decoder (`onread`: one reused buffer, no stream machinery per read;
+    // the decoder copies what it keeps of a chunk).
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    this.in = new net.Socket({
+      fd: fdIn,
+      readable: true,
+      writable: false,
+      onread: { buffer, callback: (size) => (onChunk(buffer.subarray(0, size)), true) },
     });
     this.in.on('end', () => process.exit(0)); // the parent is gone
     this.in.on('error', () => process.exit(0));

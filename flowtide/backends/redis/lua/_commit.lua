@@ -11,6 +11,7 @@
 --   S scope key value expires    set state;  D scope key  delete state;  Z scope  clear scope
 --   T timer_id due data          set a timer;  U timer_id  delete a timer
 --   K collection key value expires   put a record (value '' deletes it; see _records.lua)
+--   A collection key amount expires  add to an integer record (see rec_add)
 -- Returns {0} on a failed check (nothing written), else {1, seq of each E operation...}.
 local function commit_ops(i, n)
   local checks = tonumber(ARGV[i])
@@ -122,6 +123,9 @@ local function commit_ops(i, n)
       i = i + 2
     elseif op == 'K' then
       rec_put(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+      i = i + 5
+    elseif op == 'A' then
+      rec_add(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
       i = i + 5
     else
       return redis.error_reply('flowtide commit: unknown operation ' .. tostring(op))

@@ -71,3 +71,17 @@ local function rec_get(c, key)
   end
   return v
 end
+
+-- Add ``amount`` to an integer record (absent or expired counts as 0; ``expires`` applies
+-- when the counter is created); returns its new value (a string).
+local function rec_add(c, key, amount, expires)
+  if not rec_get(c, key) then
+    if expires == '' or tonumber(expires) > TSN then
+      rec_put(c, key, amount, expires)
+    end
+    return amount
+  end
+  local hk = P .. 'rec:' .. c
+  redis.call('HINCRBY', hk, key, amount)
+  return redis.call('HGET', hk, key) -- exact, where a Lua number could print as 1e+15
+end

@@ -44,15 +44,7 @@ elseif op == 'del' then
   end
   return rec_remove(c, ARGV[8])
 elseif op == 'add' then
-  local key, amount, expires = ARGV[8], ARGV[9], ARGV[10]
-  if not rec_get(c, key) then
-    if expires == '' or tonumber(expires) > TSN then
-      rec_put(c, key, amount, expires)
-    end
-    return amount
-  end
-  redis.call('HINCRBY', hk, key, amount)
-  return redis.call('HGET', hk, key)
+  return rec_add(c, ARGV[8], ARGV[9], ARGV[10])
 elseif op == 'list' then
   local limit, start, reverse = tonumber(ARGV[8]), ARGV[9], ARGV[10] == '1'
   local expiring = redis.call('EXISTS', ek) == 1
