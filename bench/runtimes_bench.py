@@ -5,7 +5,9 @@
 2. A context round trip from the child: ``ctx.state.get`` timed inside the child.
 3. Throughput of no-op jobs through a real worker (memory backend; worker concurrency 10 and
    64, or ``--concurrency N``): Node functions vs in-process Python functions, measured
-   alternately ``--rounds`` times (default 3); the medians are reported.
+   alternately ``--rounds`` times (default 3); the medians are reported, with the CPU time per
+   job of this process (enqueue and worker) and of the Node children, which a busy machine
+   disturbs less than the throughput.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -52,6 +55,15 @@ async def py_gets(n: int, ctx: Context) -> list[float]:
         await ctx.state.get("k")
         out.append((time.perf_counter() - t) * 1000)
     return out
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_children(worker: Worker) -> float:
+    return sum(max(0.0, c.cpu_seconds()) for p in worker.runtimes.pools for c in p.children)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -130,11 +142,15 @@ async def _throughput(n: int, tmp: Path, concurrency: int) -> dict[str, float]:
             await app.enqueue_many(fn.name, list(range(20)))  # warm up
             while worker.processed < 20:
                 await asyncio.sleep(0.005)
+            cpu, children = _cpu_self(), _cpu_children(worker)
             t = time.perf_counter()
             await app.enqueue_many(fn.name, list(range(n)))
             while worker.processed < 20 + n:
                 await asyncio.sleep(0.002)
             out[name] = n / (time.perf_counter() - t)
+            out[f"{name}_cpu_us_per_job"] = (_cpu_self() - cpu) / n * 1e6
+            if name == "node":
+                out["node_children_cpu_us_per_job"] = (_cpu_children(worker) - children) / n * 1e6
             worker.stop()
             await task
     out["node_vs_python_ratio"] = out["node"] / out["python_in_process"]
@@ -143,9 +159,8 @@ async def _throughput(n: int, tmp: Path, concurrency: int) -> dict[str, float]:
 
 async def _throughputs(n: int, tmp: Path, concurrency: int, rounds: int) -> dict[str, Any]:
     runs = [await _throughput(n, tmp, concurrency) for _ in range(rounds)]
-    out: dict[str, Any] = {
-        key: statistics.median(r[key] for r in runs) for key in ("python_in_process", "node")
-    }
+    keys = ["python_in_process", "node", *(k for k in runs[0] if k.endswith("per_job"))]
+    out: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in keys}
     out["node_vs_python_ratio"] = statistics.median(r["node_vs_python_ratio"] for r in runs)
     out["rounds"] = runs
     return out
@@ -182,6 +197,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{tp['python_in_process']:,.0f}, node {tp['node']:,.0f} "
             f"(ratio {tp['node_vs_python_ratio']:.2f}; median of {len(tp['rounds'])})"
         )
+        print(
+            f"  CPU per job: in-process python {tp['python_in_process_cpu_us_per_job']:.0f} us; "
+            f"node {tp['node_cpu_us_per_job']:.0f} us here + "
+            f"{tp['node_children_cpu_us_per_job']:.0f} us in the children (medians)"
+        )
+        rounds = (
+            f"{r['python_in_process']:,.0f} / {r['node']:,.0f} = {r['node_vs_python_ratio']:.2f}"
+            for r in tp["rounds"]
+        )
+        print("  rounds (in-process / node = ratio): " + "  ".join(rounds))
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(result, indent=2))
     return 0

@@ -105,15 +105,19 @@ async def drive(
     method: str = "POST",
     budget_s: float = 120.0,
     first: int = 0,
+    rate: float | None = None,
 ) -> tuple[list[Sample], float]:
     """Send requests ``first .. first+n-1`` from ``senders`` connections; return the samples
-    (in completion order) and the seconds from the first send to the last answer.
+    (in completion order) and the seconds from the first send to the last answer. With
+    ``rate``, request k is not sent before ``k / rate`` seconds after the start (an offered
+    load, as independent senders produce it), instead of as fast as answers come back.
 
     Bounded: senders stop taking requests once ``budget_s`` has passed (the caller checks
     that every request was answered); each read or write times out after 30 s."""
     samples: list[Sample] = []
     next_i = first
-    stop_at = time.monotonic() + budget_s
+    begin = time.monotonic()
+    stop_at = begin + budget_s
 
     async def sender() -> None:
         nonlocal next_i
@@ -122,6 +126,10 @@ async def drive(
             while next_i < first + n and time.monotonic() < stop_at:
                 i = next_i
                 next_i += 1
+                if rate is not None:
+                    wait = begin + (i - first) / rate - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 path, headers, body = make(i)
                 sent = time.time()
                 t0 = time.perf_counter()
@@ -240,10 +248,13 @@ async def phase(
     make: Callable[[int], Request],
     first: int,
     budget_s: float = 120.0,
+    rate: float | None = None,
 ) -> Phase:
     """``drive`` with the server's and this process's CPU time measured around it."""
     cpu0, client0 = cpu_seconds(server_pid), time.process_time()
-    samples, elapsed = await drive(port, n, senders, make, first=first, budget_s=budget_s)
+    samples, elapsed = await drive(
+        port, n, senders, make, first=first, budget_s=budget_s, rate=rate
+    )
     client = time.process_time() - client0
     return Phase(samples, elapsed, cpu_seconds(server_pid) - cpu0, client)
 

@@ -124,7 +124,7 @@ async def _measure(
     tasks: Any,
 ) -> dict[str, Any]:
     headers = {"content-type": "application/json"}
-    bodies = [payload(i) for i in range(WARMUP + seq_n + n)]
+    bodies = [payload(i) for i in range(WARMUP + seq_n + n + max(1, n // 2))]
 
     def make(i: int) -> tuple[str, dict[str, str], bytes]:
         return "/hooks/bench-in", headers, bodies[i]
@@ -133,7 +133,12 @@ async def _measure(
     await asyncio.sleep(SETTLE_S)  # let the worker drain the warm-up first
     phases = {
         "one": await phase(port, web.pid, seq_n, 1, make, WARMUP, BUDGET_S),
-        "load": await phase(port, web.pid, n, senders, make, WARMUP + seq_n, BUDGET_S),
+        "paced": await phase(
+            port, web.pid, max(1, n // 2), senders, make, WARMUP + seq_n, BUDGET_S, 500.0
+        ),
+        "load": await phase(
+            port, web.pid, n, senders, make, WARMUP + seq_n + max(1, n // 2), BUDGET_S
+        ),
     }
     ids = {
         json.loads(s.body)["task_id"]: s.i

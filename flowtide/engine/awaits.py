@@ -43,11 +43,18 @@ class AwaitService:
 
     # -- resolving ---------------------------------------------------------------------------
     async def resolve(
-        self, await_id: str, data: Any = None, source: str = "api", ts: float | None = None
+        self,
+        await_id: str,
+        data: Any = None,
+        source: str = "api",
+        ts: float | None = None,
+        record: RunRecord | None = None,
     ) -> list[Event]:
-        """Resolve a pending await. NotFound if unknown; Gone if no longer pending."""
+        """Resolve a pending await. NotFound if unknown; Gone if no longer pending.
+        ``record``: the run as just read (the commit checks it again under its version)."""
         run_id = await_id.rsplit(":", 2)[0]
-        record = await self.backend.get_run(run_id)
+        if record is None:
+            record = await self.backend.get_run(run_id)
         if record is None or await_id not in record.awaits:
             raise NotFound(f"unknown await {await_id!r}")
         entry = record.awaits[await_id]
@@ -83,7 +90,7 @@ class AwaitService:
             raise NotFound("unknown await token")
         if entry.get("method", "POST") != method.upper():
             raise MethodNotAllowed(entry.get("method", "POST"))
-        return await self.resolve(found["await_id"], data, "webhook")
+        return await self.resolve(found["await_id"], data, "webhook", record=record)
 
     def _validate(self, graph: Any, entry: dict[str, Any], data: Any) -> None:
         step = graph.steps.get(entry["step"])
