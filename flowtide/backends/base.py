@@ -183,11 +183,13 @@ class CommitItem:
     """One decision to commit. With ``attempt_of=(job_id, attempt)`` the item is skipped
     (nothing written, no events returned) unless that job is still active in that attempt:
     a worker whose lease was lost and whose job another worker reclaimed must not record a
-    failure over the newer attempt."""
+    failure over the newer attempt. ``new_run`` lets an optimistic backend decide without
+    reading the record first; if the run exists after all, the version check catches it."""
 
     run_id: str | None
     decide: Decide
     attempt_of: tuple[str, int] | None = None
+    new_run: bool = False  # a hint: the run is not expected to exist (a fresh or derived id)
 
 
 @dataclass(slots=True)

@@ -62,9 +62,11 @@ class RunService:
         self.emit_interest: Callable[[str], bool] = lambda name: False
         self.nudge: Callable[[], None] = lambda: None  # wakes this process's scheduler
 
-    async def commit(self, run_id: str | None, decide: Decide) -> list[Event]:
+    async def commit(
+        self, run_id: str | None, decide: Decide, new_run: bool = False
+    ) -> list[Event]:
         """Commit one decision and tell the listeners what it appended."""
-        (events,) = await self.backend.commit([CommitItem(run_id, decide)])
+        (events,) = await self.backend.commit([CommitItem(run_id, decide, new_run=new_run)])
         await self.committed(events)
         return events
 
@@ -131,7 +133,7 @@ class RunService:
                 t.records.extend(records)
             return t
 
-        return bool(await self.commit(run_id, decide))
+        return bool(await self.commit(run_id, decide, new_run=True))
 
     async def cancel(self, run_id: str, reason: str = "canceled") -> None:
         ts = now()

@@ -202,12 +202,15 @@ class RedisBackend(RedisReads):
         missing = run_ids
         if cached:
             missing = []
+            fresh = {i.run_id for i in items if i.new_run}
             for run_id in run_ids:
                 have = self._records.get(run_id)
-                if have is None:
-                    missing.append(run_id)
-                else:
+                if have is not None:
                     records[run_id] = (str(have[0]), have[1])
+                elif run_id in fresh:
+                    records[run_id] = ("", None)  # assumed absent: the script checks it
+                else:
+                    missing.append(run_id)
             if not missing:
                 return records, {}
         guards = list(dict.fromkeys(i.attempt_of[0] for i in items if i.attempt_of is not None))
