@@ -143,6 +143,11 @@ class Pool:
         )
         try:
             await child.start()
+        except asyncio.CancelledError:
+            # Canceled (the pool stopping during a standby's start) after the process was
+            # created but before start() guards it: kill and reap it here.
+            await child.kill()
+            raise
         finally:
             if child.pid:
                 self.spawned.append(child.pid)
