@@ -320,9 +320,15 @@ async def test_overlap_queue_and_replace(backend_url: str, overlap: str, wait_un
 
     name = f"busy_{overlap}.schedule"
     async with running_app(backend_url, flow, scheduler=True) as (app, _):
-        await _overdue(app, name, late=1)
+        first_at = await _overdue(app, name, late=1)
         await wait_until(lambda: _count_fires(app, name, 1), timeout=10)
         (first,) = await app.triggers.fires(name)
+
+        async def handled() -> bool:  # the occurrence's timer was moved on to the next one
+            timers = [t for t in await app.backend.list_timers() if t.kind == "schedule"]
+            return bool(timers) and timers[0].data["at"] > first_at + 60
+
+        await wait_until(handled, timeout=10)
         await _overdue(app, name, late=0.5)  # the next occurrence while the first run is busy
         if overlap == "replace":
             await wait_until(lambda: _count_fires(app, name, 2), timeout=10)

@@ -29,7 +29,9 @@ __all__ = [
     "Q",
     "Row",
     "commit_batch",
+    "commit_counted",
     "commit_unlocked",
+    "finished_jobs",
     "insert_jobs",
     "job_columns",
     "json_or_none",
@@ -212,17 +214,6 @@ class _Plan:
         if self.record_ops:
             await _record_statements(con, self.record_ops, ts)
 
-    @property
-    def only_job_updates(self) -> bool:
-        return bool(self.job_updates) and not (
-            self.touched
-            or self.new_jobs
-            or self.cancel_runs
-            or self.state_ops
-            or self.timer_ops
-            or self.record_ops
-        )
-
     def notify_payload(self) -> str:
         payload = ",".join(sorted(self.touched))
         return payload if len(payload) <= NOTIFY_LIMIT else ""
@@ -305,6 +296,13 @@ async def commit_batch(
     con: asyncpg.Connection, items: Sequence[CommitItem], ts: float, channel: str
 ) -> list[list[Event]]:
     """Decide and apply ``items`` inside the caller's transaction."""
+    return (await commit_counted(con, items, ts, channel))[0]
+
+
+async def commit_counted(
+    con: asyncpg.Connection, items: Sequence[CommitItem], ts: float, channel: str
+) -> tuple[list[list[Event]], int]:
+    """:func:`commit_batch`, and how many jobs the batch enqueued."""
     run_ids = sorted({i.run_id for i in items if i.run_id is not None})
     stored: dict[str, RunRecord] = {}
     seqs: dict[str, int] = {}
@@ -334,20 +332,53 @@ async def commit_batch(
     if not plan.empty:
         await plan.write(con)
         await con.execute(Q["notify"], channel, plan.notify_payload())
-    return out
+    return out, len(plan.new_jobs)
+
+
+def finished_jobs(
+    items: Sequence[CommitItem], ts: float
+) -> tuple[list[list[Event]], list[list[Any]]] | None:
+    """The fast path of a batch that reads nothing (no run, no attempt guard) and only finishes
+    or requeues jobs, as workers of standalone functions commit: its events (none) and the
+    columns of ``update_jobs`` ($2 on). None when the batch needs :func:`commit_batch` (which
+    decides again: these decisions read nothing, they are pure)."""
+    updates: dict[str, tuple[Any, ...]] = {}
+    for item in items:
+        if item.run_id is not None or item.attempt_of is not None:
+            return None
+        t = item.decide(None)
+        if (
+            t.run is not None
+            or t.events
+            or t.enqueue
+            or t.cancel_run_jobs
+            or t.state
+            or t.clear_state is not None
+            or t.timers
+            or t.cancel_timers
+            or t.records
+        ):
+            return None
+        for u in t.jobs:
+            ra = (u.run_at or ts) if u.state in ("waiting", "delayed") else None
+            state = ("delayed" if ra > ts else "waiting") if ra is not None else u.state
+            updates.pop(u.job_id, None)
+            result = None if u.result is None else dumps_str(u.result)
+            error = None if u.error is None else dumps_str(u.error)
+            updates[u.job_id] = (u.job_id, state, error, result, ra, u.reset_attempts)
+    if not updates:
+        return None
+    return [[] for _ in items], _columns(updates.values())
 
 
 async def commit_unlocked(
     con: asyncpg.Connection, items: Sequence[CommitItem], ts: float, channel: str
 ) -> list[list[Event]] | None:
-    """The fast path of a batch that reads nothing (no run, no attempt guard) and only finishes
-    or requeues jobs, as workers of standalone functions commit: one statement, no explicit
-    transaction. None when the batch needs :func:`commit_batch`."""
-    if any(i.run_id is not None or i.attempt_of is not None for i in items):
+    """:func:`finished_jobs` as one statement, no explicit transaction; None when the batch
+    needs :func:`commit_batch`."""
+    fast = finished_jobs(items, ts)
+    if fast is None:
         return None
-    plan = _Plan(ts, {}, {})
-    out = [plan.add(None, None, item.decide(None)) for item in items]
-    if not plan.only_job_updates:
-        return None
-    await con.execute(Q["update_jobs_notify"], ts, *_columns(plan.job_updates.values()), channel)
+    out, columns = fast
+    await con.execute(Q["update_jobs_notify"], ts, *columns, channel)
     return out

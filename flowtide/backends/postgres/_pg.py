@@ -55,6 +55,12 @@ class Settings:
     def server_settings(self) -> dict[str, str]:
         return {"search_path": f'"{self.schema}"', "application_name": self.application_name}
 
+    @property
+    def planned_settings(self) -> dict[str, str]:
+        """The settings of the connections that claim and commit batches (see
+        ``PostgresBackend.open``): every statement is planned for its parameters."""
+        return {**self.server_settings, "plan_cache_mode": "force_custom_plan"}
+
     def safe_url(self) -> str:
         """The URL without a password, for messages."""
         parts = urlsplit(self.dsn)

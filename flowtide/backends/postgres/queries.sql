@@ -97,19 +97,21 @@ SELECT id, state, attempt FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR U
 -- leases first, then due jobs by priority and age; skip rows other transactions hold. A step
 -- job whose run is locked by a commit right now is left for the next claim (waiting for that
 -- lock while holding job locks could deadlock with the commit). For the step jobs taken, the
--- run's last_seq is bumped and step.started (after step.retrying for a reclaim) appended.
-WITH expired AS (
+-- run's last_seq is bumped and step.started (after step.retrying for a reclaim) appended; $8
+-- is the number of events the transaction appended before (their feed positions come first).
+-- A template: its placeholders (in braces) are empty here; commit_claim fills them in.
+WITH {done}expired AS (
     SELECT id, run_id, true AS reclaimed FROM jobs
     WHERE state = 'active' AND lease_until < $1
       AND ($2::text[] IS NULL OR queue = ANY($2::text[])) AND NOT (queue = ANY($3::text[]))
-      AND queue NOT IN (SELECT name FROM queues WHERE paused)
+      AND queue NOT IN (SELECT name FROM queues WHERE paused){skip}
     ORDER BY lease_until LIMIT $4
     FOR UPDATE SKIP LOCKED
 ), due AS (
     SELECT id, run_id, false AS reclaimed FROM jobs
     WHERE state IN ('waiting', 'delayed') AND run_at <= $1
       AND ($2::text[] IS NULL OR queue = ANY($2::text[])) AND NOT (queue = ANY($3::text[]))
-      AND queue NOT IN (SELECT name FROM queues WHERE paused)
+      AND queue NOT IN (SELECT name FROM queues WHERE paused){skip}
     ORDER BY priority DESC, run_at, seq LIMIT $4 - (SELECT count(*) FROM expired)
     FOR UPDATE SKIP LOCKED
 ), cand AS (
@@ -152,13 +154,39 @@ WITH expired AS (
     WHERE r.run_id = c.run_id
 ), appended AS (
     INSERT INTO events (run_id, seq, pos, ts, type, flow, step, attempt, data)
-    SELECT run_id, last_seq + n, (pg_current_xact_id()::text::bigint << 20) + o, $1, type,
-        flow, step, attempt, data
+    SELECT run_id, last_seq + n, (pg_current_xact_id()::text::bigint << 20) + $8::int + o, $1,
+        type, flow, step, attempt, data
     FROM ev
 )
 SELECT t.id, t.queue, t.name, t.run_id, t.flow, t.attempt, t.priority, t.run_at, t.created_at,
     t.key, t.input, t.reclaims, t.seq, c.reclaimed
-FROM taken t JOIN cand c USING (id);
+FROM taken t JOIN cand c USING (id){notify};
+
+-- name: commit_claim
+-- The pieces that make the claim template one statement that first finishes the jobs of a
+-- commit (update_jobs, as a data-modifying CTE, $1 its time and $9..$14 its columns), then
+-- claims (it cannot see those updates, so the jobs of the commit are kept out of it by id: one
+-- leased past its expiry is still "active" to it) and notifies channel $15 (the row of NULLs).
+-- {done}
+done AS (
+    UPDATE jobs j SET state = t.s, worker = NULL, lease_until = NULL, error = t.e::jsonb,
+        result = t.r::jsonb,
+        finished_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN NULL ELSE $1::float8 END,
+        run_at = CASE WHEN t.s IN ('waiting', 'delayed') THEN t.ra ELSE j.run_at END,
+        attempt = CASE WHEN t.reset THEN 0 ELSE j.attempt END,
+        reclaims = CASE WHEN t.reset THEN 0 ELSE j.reclaims END
+    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::float8[], $14::bool[])
+        AS t(id, s, e, r, ra, reset)
+    WHERE j.id = t.id AND j.id = ANY($9::text[])
+    RETURNING 1
+),
+-- {skip}
+ AND NOT (id = ANY($9::text[]))
+-- {notify}
+
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM (SELECT pg_notify($15, '')) AS n
 
 -- name: heartbeat
 UPDATE jobs SET lease_until = $3

@@ -107,7 +107,12 @@ async def sweep(pool: asyncpg.Pool, schema: str, policy: Policy) -> dict[str, in
                     await con.execute(f"VACUUM {table}")
             return deleted
         finally:
-            await con.execute("SELECT pg_advisory_unlock(hashtext($1))", _lock_key(schema))
+            try:
+                await con.execute("SELECT pg_advisory_unlock(hashtext($1))", _lock_key(schema))
+            except BaseException:
+                # a pooled connection is not reset when released: the lock goes with it
+                con.terminate()
+                raise
 
 
 async def run_forever(pool: asyncpg.Pool, schema: str, policy: Policy) -> None:
