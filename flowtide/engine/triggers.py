@@ -81,16 +81,12 @@ class TriggerService:
         self.models: dict[str, Any] = {}
         self._synced_at = 0.0
         self._sync_lock = asyncio.Lock()
-        self._awaited = {
-            s.await_before.options["name"] if s.await_before is not None else None
+        self._awaited = {  # event names some step's event await waits for
+            decl.options["name"]
             for g in service.registry.flows.values()
             for s in g.steps.values()
-            if s.await_before is not None and s.await_before.type == "event"
-        } | {
-            s.await_after.options["name"]
-            for g in service.registry.flows.values()
-            for s in g.steps.values()
-            if s.await_after is not None and s.await_after.type == "event"
+            for decl in (s.await_before, s.await_after)
+            if decl is not None and decl.type == "event"
         }
         service.emit_interest = self._interested
 

@@ -60,6 +60,7 @@ class Worker:
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.inflight_queue: dict[str, str] = {}
         self.released: set[str] = set()
+        self._outboxed: set[str] = set()  # jobs whose commit carries emit outbox timers
         self.processed = 0
         self._threads = ThreadPoolExecutor(max(4, self.concurrency), "flowtide-step")
         # Slots promised to claims in flight (the claim loop's and the committer's).
@@ -222,7 +223,7 @@ class Worker:
                 self.processed += 1
                 if self.service.listeners and events:
                     await self.service.committed(events)
-                if any(e["type"] == "emit" for e in events):
+                if job.id in self._outboxed:  # its emits wait in the outbox: act on them now
                     self.service.nudge()
         except asyncio.CancelledError:
             if job.id not in self.released:
@@ -232,6 +233,7 @@ class Worker:
         finally:
             self.inflight.pop(job.id, None)
             self.inflight_queue.pop(job.id, None)
+            self._outboxed.discard(job.id)
             self._slot_freed.set()
 
     async def _attempt(self, job: Job) -> CommitItem | None:
@@ -303,7 +305,7 @@ class Worker:
     def _outbox(self, job: Job, emits: list[tuple[str, Any]], ts: float) -> list[Timer]:
         """Emits that event triggers or event awaits listen to, as timers due now: the
         scheduler acts on each exactly once, after the step's commit made it durable."""
-        return [
+        timers = [
             Timer(
                 f"emit:{job.id}:{i}",
                 ts,
@@ -313,6 +315,9 @@ class Worker:
             for i, (name, payload) in enumerate(emits)
             if self.service.emit_interest(name)
         ]
+        if timers:
+            self._outboxed.add(job.id)
+        return timers
 
     def _missing(self, job: Job, what: str) -> CommitItem:
         message = f"{what} is not defined in this worker's app (is it deployed here?)"

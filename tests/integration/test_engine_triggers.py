@@ -182,7 +182,9 @@ async def test_changes_reach_another_process_within_two_seconds(
             await sync
 
 
-async def test_step_emits_fire_triggers_that_listen_to_flow_emits(backend_url: str) -> None:
+async def test_step_emits_fire_triggers_that_listen_to_flow_emits(
+    backend_url: str, wait_until: Any
+) -> None:
     source = Flow("source")
 
     @source.entry(emits=["order.placed"])
@@ -202,17 +204,14 @@ async def test_step_emits_fire_triggers_that_listen_to_flow_emits(backend_url: s
         async def fired() -> list[dict[str, Any]]:
             return await app.triggers.fires("order.placed")
 
-        for _ in range(200):
-            if await fired():
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(fired, timeout=10)
         (fire,) = await fired()
         view = await app.wait(fire["run_ids"][0], timeout=10)
         runs = await app.backend.list_runs(flow="listener")
     assert fire["source"] == "emit" and view["result"] == 40 and len(runs.items) == 1
 
 
-async def test_interval_schedule_fires_each_occurrence(backend_url: str) -> None:
+async def test_interval_schedule_fires_each_occurrence(backend_url: str, wait_until: Any) -> None:
     flow = Flow("ticker")
 
     @flow.entry(triggers=[triggers.schedule(every="300ms")])
@@ -220,11 +219,8 @@ async def test_interval_schedule_fires_each_occurrence(backend_url: str) -> None
         return str(data["scheduled_at"])
 
     async with running_app(backend_url, flow, scheduler=True) as (app, _):
-        for _ in range(100):
-            fires = await app.triggers.fires("ticker.schedule")
-            if len(fires) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: _count_fires(app, "ticker.schedule", 3), timeout=10)
+        fires = await app.triggers.fires("ticker.schedule")
         (schedule,) = await ScheduleService(app.trigger_service).list()
         await app.triggers.pause("ticker.schedule")
         timers = [t for t in await app.backend.list_timers() if t.kind == "schedule"]
@@ -235,7 +231,7 @@ async def test_interval_schedule_fires_each_occurrence(backend_url: str) -> None
     assert timers == []  # paused: nothing armed
 
 
-async def test_schedule_overlap_skip_records_the_skip(backend_url: str) -> None:
+async def test_schedule_overlap_skip_records_the_skip(backend_url: str, wait_until: Any) -> None:
     flow = Flow("slow")
     release = asyncio.Event()
 
@@ -244,11 +240,8 @@ async def test_schedule_overlap_skip_records_the_skip(backend_url: str) -> None:
         await release.wait()
 
     async with running_app(backend_url, flow, scheduler=True) as (app, _):
-        for _ in range(100):
-            fires = await app.triggers.fires("slow.schedule")
-            if len(fires) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: _count_fires(app, "slow.schedule", 3), timeout=10)
+        fires = await app.triggers.fires("slow.schedule")
         release.set()
         await app.triggers.pause("slow.schedule")
         runs = await app.backend.list_runs(flow="slow")
