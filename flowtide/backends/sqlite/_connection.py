@@ -132,7 +132,9 @@ class SQLiteConnections:
             await self._run(self._db.close)
             self._db = None
         if self._watch is not None:
-            self._watch.close()
+            # on its own thread: a data_version read the canceled watcher started may still
+            # be running there, and closing a connection in use crashes the interpreter
+            await asyncio.get_running_loop().run_in_executor(self._watch_thread, self._watch.close)
             self._watch = None
         if self._fast is not None:
             self._fast.close()
